@@ -1,0 +1,11 @@
+"""ragrev: Alembic-style revisions for the stores of a RAG system.
+
+Revision files with ``upgrade(op)`` / ``downgrade(op)`` over Milvus vector
+collections, MongoDB documents, chat archives and SQL tables; a version table
+and a step journal in every store; one runner that moves every store to a
+target along the revision graph.
+
+The package is importable without any driver: drivers (pymilvus, pymongo,
+sqlalchemy) are imported lazily by the store adapters in ``ragrev.stores``.
+"""
+__version__ = "0.1.0"

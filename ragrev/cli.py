@@ -1,0 +1,308 @@
+"""The ``ragrev`` command line: a thin click layer over :mod:`ragrev.commands`.
+
+Every :class:`~ragrev.errors.RagrevError` becomes one line on standard error
+(``ragrev: error: ...``, secrets masked) and its exit code: 1 a step or check
+failed, 2 bad input, 3 lock not obtained, 4 ``check``/``review`` found
+problems. Results go to standard output; progress and logs to standard error.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ragrev import __version__
+
+
+def _config(ctx):
+    from ragrev.config import load_config
+
+    obj = ctx.find_object(dict)
+    if "config" not in obj:
+        obj["config"] = load_config(obj.get("config_path"))
+    return obj["config"]
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+store_option = click.option("--store", "stores", multiple=True, metavar="NAME",
+                            help="Limit to this store (repeatable).")
+
+
+class RagrevGroup(click.Group):
+    """Turns ragrev's errors into one line and an exit code."""
+
+    def invoke(self, ctx):
+        from ragrev.errors import RagrevError
+
+        try:
+            return super().invoke(ctx)
+        except RagrevError as e:
+            from ragrev.config import scrub
+
+            click.echo(f"ragrev: error: {scrub(str(e))}", err=True)
+            ctx.exit(e.exit_code)
+
+
+@click.group(cls=RagrevGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", metavar="PATH", envvar="RAGREV_CONFIG",
+              help="Configuration file (default ./ragrev.toml; also $RAGREV_CONFIG).")
+@click.version_option(__version__, prog_name="ragrev")
+@click.pass_context
+def cli(ctx, config_path):
+    """Versioned, reversible, resumable migrations for the stores of a RAG
+    system: Milvus collections, MongoDB documents, chat archives, SQL tables."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+
+
+# --- project files ------------------------------------------------------------------
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("-t", "--template", default="generic", show_default=True, help="Project template.")
+def init(directory, template):
+    """Write a new project (ragrev.toml, revisions/) into DIRECTORY."""
+    from ragrev import commands
+
+    for path in commands.init(directory, template):
+        click.echo(f"  created {path}")
+    click.echo(f"Edit {directory}/ragrev.toml, then: ragrev revision -m \"first revision\"")
+
+
+@cli.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("-t", "--template", default=None, help="Revision template (generic, chat-archive, or the project's own).")
+@click.option("--head", default=None, help="Parent revision (default: the single head; 'base' for a new base).")
+@click.option("--branch-label", default=None, help="Label of a new branch.")
+@click.option("--depends-on", multiple=True, help="Revision this one depends on without descending from it.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a random one.")
+@click.pass_context
+def revision(ctx, message, template, head, branch_label, depends_on, rev_id):
+    """Write a new revision file."""
+    from ragrev import commands
+
+    path = commands.revision(_config(ctx), message, template, head, branch_label, depends_on, rev_id)
+    click.echo(f"  Generating {path} ... done")
+
+
+@cli.command()
+@click.option("-m", "--message", required=True)
+@click.option("--rev-id", default=None)
+@click.argument("revisions", nargs=-1, required=True)
+@click.pass_context
+def merge(ctx, message, rev_id, revisions):
+    """Write a revision that merges REVISIONS ('heads' for all heads)."""
+    from ragrev import commands
+
+    path = commands.merge(_config(ctx), message, list(revisions), rev_id)
+    click.echo(f"  Generating {path} ... done")
+
+
+# --- graph ------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True)
+@json_option
+@click.pass_context
+def heads(ctx, verbose, as_json):
+    """Show the head revisions."""
+    from ragrev import commands
+
+    graph, revs = commands.heads(_config(ctx))
+    if as_json:
+        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    for r in revs:
+        click.echo(commands.fmt_verbose(graph, r) if verbose else commands.fmt_rev(graph, r, tree=False))
+
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True)
+@json_option
+@click.pass_context
+def branches(ctx, verbose, as_json):
+    """Show branch points and where they lead."""
+    from ragrev import commands
+
+    graph, revs = commands.branches(_config(ctx))
+    if as_json:
+        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    for r in revs:
+        click.echo(commands.fmt_verbose(graph, r) if verbose else commands.fmt_rev(graph, r))
+        for child in graph.children(r.revision):
+            click.echo(" " * len(r.revision) + " -> " + commands.fmt_rev(graph, graph.revisions[child], doc=not verbose))
+
+
+@cli.command()
+@click.option("-r", "--rev-range", default=None, metavar="A:B", help="Range, e.g. base:head, 3f2a:, -3:.")
+@click.option("-v", "--verbose", is_flag=True)
+@click.option("-i", "--indicate-current", is_flag=True, help="Mark the revisions each store is at.")
+@json_option
+@click.pass_context
+def history(ctx, rev_range, verbose, indicate_current, as_json):
+    """List revisions, newest first."""
+    from ragrev import commands
+
+    config = _config(ctx)
+    current = commands.applied_by_store(config) if indicate_current or (rev_range and "current" in rev_range) else {}
+    graph, revs = commands.history(config, rev_range, current)
+    at = {}
+    for store, hs in current.items():
+        for h in hs:
+            at.setdefault(h, []).append(store)
+    if as_json:
+        return _echo_json([{**commands.rev_json(graph, r), "current_in": at.get(r.revision, [])} for r in revs])
+    for r in revs:
+        mark = ("current: " + ", ".join(at[r.revision])) if r.revision in at else ""
+        if verbose:
+            click.echo(commands.fmt_verbose(graph, r, mark))
+        else:
+            click.echo(commands.fmt_rev(graph, r, parents=True, doc=True, current=mark))
+
+
+@cli.command()
+@click.argument("rev")
+@json_option
+@click.pass_context
+def show(ctx, rev, as_json):
+    """Show one revision (id, prefix, label, head)."""
+    from ragrev import commands
+
+    graph, revs = commands.show(_config(ctx), rev)
+    if as_json:
+        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    for r in revs:
+        click.echo(commands.fmt_verbose(graph, r))
+
+
+# --- stores ---------------------------------------------------------------------------------
+
+def _migrate(ctx, direction, target, plan, as_json, stores, allow_edited, quiet):
+    from ragrev import commands
+    from ragrev.progress import ConsoleReporter
+
+    reporter = ConsoleReporter(quiet=quiet or plan)
+    actions = commands.migrate(_config(ctx), direction, target, plan_only=plan, store_names=stores,
+                               allow_edited=allow_edited, reporter=reporter)
+    if as_json:
+        return _echo_json({"direction": direction, "target": target, "planned": plan, "revisions": actions})
+    if plan:
+        if not actions:
+            click.echo("Nothing to do: every store is at the target.")
+        click.echo(f"{direction} plan to {target} (nothing has been changed):" if actions else "", nl=bool(actions))
+        for a in actions:
+            click.echo(f"{a['revision']}  {a['message']}  [{a['store']}, {a['mode']}]")
+            for s in a["steps"]:
+                rows = f"  (~{s['rows']:,} rows)" if s.get("rows") is not None else ""
+                done = "  (done)" if s["done"] else ""
+                click.echo(f"    {s['index']}. {s['description']}{rows}{done}")
+            if not a["steps"]:
+                click.echo("    (no steps: stamp only)")
+        return
+    if not actions:
+        click.echo("Nothing to do: every store is at the target.")
+        return
+    n = len({a["revision"] for a in actions})
+    click.echo(f"{'Upgraded' if direction == 'up' else 'Downgraded'}: {n} revision(s) over "
+               f"{len({a['store'] for a in actions})} store(s).")
+
+
+migrate_options = [
+    click.option("--plan", is_flag=True, help="Print the steps that would run, per revision and store; change nothing."),
+    json_option,
+    store_option,
+    click.option("--allow-edited", is_flag=True, help="Run even if applied revisions were edited."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress output."),
+]
+
+
+def _with(options):
+    def deco(fn):
+        for o in reversed(options):
+            fn = o(fn)
+        return fn
+
+    return deco
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target", default="heads")
+@_with(migrate_options)
+@click.pass_context
+def upgrade(ctx, target, plan, as_json, stores, allow_edited, quiet):
+    """Move every store up to TARGET (default: heads)."""
+    _migrate(ctx, "up", target, plan, as_json, stores, allow_edited, quiet)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target")
+@_with(migrate_options)
+@click.pass_context
+def downgrade(ctx, target, plan, as_json, stores, allow_edited, quiet):
+    """Move every store down to TARGET (a revision, -N, or base)."""
+    _migrate(ctx, "down", target, plan, as_json, stores, allow_edited, quiet)
+
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True)
+@store_option
+@json_option
+@click.pass_context
+def current(ctx, verbose, stores, as_json):
+    """One row per store: its version, and what is pending or half-applied."""
+    from ragrev import commands
+
+    rows = commands.current(_config(ctx), stores or None)
+    if as_json:
+        return _echo_json(rows)
+    width = max((len(r["store"]) for r in rows), default=5)
+    for r in rows:
+        heads_ = ", ".join(r["heads"]) or "<base>"
+        state = "(head)" if r["at_head"] else f"({len(r['pending'])} pending)" if r["pending"] else ""
+        line = f"{r['store']:<{width}}  {heads_} {state}".rstrip()
+        if verbose:
+            line += f"   [{r['kind']}: {r['url']}]"
+        click.echo(line)
+        for note in r["notes"]:
+            click.echo(f"{'':<{width}}  ! {note}")
+
+
+@cli.command()
+@click.argument("rev")
+@store_option
+@click.option("--purge", is_flag=True, help="Clear the version table and journal first.")
+@click.pass_context
+def stamp(ctx, rev, stores, purge):
+    """Set stores' versions to REV without running any step."""
+    from ragrev import commands
+
+    for row in commands.stamp(_config(ctx), rev, stores or None, purge):
+        click.echo(f"{row['store']}: {', '.join(row['from']) or '<base>'} -> {', '.join(row['to']) or '<base>'}")
+
+
+@cli.command()
+@click.option("--older-than", default=None, metavar="DURATION", help="Only trash older than this (e.g. 30d).")
+@store_option
+@click.pass_context
+def purge(ctx, older_than, stores):
+    """Delete soft-dropped collections and tables (the trash) for good."""
+    from ragrev import commands
+    from ragrev.config import parse_duration
+
+    seconds = parse_duration(older_than, "--older-than") if older_than else None
+    for store, names in commands.purge(_config(ctx), seconds, stores or None).items():
+        for n in names:
+            click.echo(f"{store}: purged {n}")
+        if not names:
+            click.echo(f"{store}: no trash")
+
+
+def main() -> None:
+    cli(prog_name="ragrev")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

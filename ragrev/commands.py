@@ -1,0 +1,361 @@
+"""One plain function per command (as Alembic's ``command.py``).
+
+Each function takes a :class:`~ragrev.config.Config` (or a path) and plain
+arguments, and returns data or text; ``ragrev.cli`` is the thin click layer
+that prints it and turns errors into exit codes. Nothing here imports a
+driver: stores are opened through :mod:`ragrev.stores` only by the commands
+that need them.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from pathlib import Path
+
+from ragrev.config import Config
+from ragrev.errors import BadInput, ConfigError, RagrevError
+from ragrev.graph import Revision, RevisionMap
+from ragrev.script import ScriptDirectory, new_rev_id
+from ragrev.templating import find_template, render_revision
+
+
+# --- init / revision / merge -------------------------------------------------------
+
+def init(directory: str | Path, template: str = "generic") -> list[Path]:
+    """Write a new project (``ragrev.toml``, ``revisions/``) from a template."""
+    src = find_template(template, None)
+    dest = Path(directory)
+    if (dest / "ragrev.toml").exists():
+        raise BadInput(f"{dest / 'ragrev.toml'} already exists")
+    written = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if path.is_dir() or rel.name in ("revision.py.tmpl", "__init__.py") or "__pycache__" in rel.parts:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        written.append(target)
+    (dest / "revisions").mkdir(parents=True, exist_ok=True)
+    return written
+
+
+def revision(config: Config, message: str, template: str | None = None, head: str | None = None,
+             branch_label: str | None = None, depends_on=(), rev_id: str | None = None,
+             splice: bool = False) -> Path:
+    """Write a new revision file on top of ``head`` (default: the single head)."""
+    scripts = ScriptDirectory(config.script_location)
+    graph = scripts.revision_map
+    rev_id = rev_id or new_rev_id()
+    if rev_id in graph.revisions:
+        raise BadInput(f"revision id {rev_id!r} already exists")
+    if head is None:
+        heads = graph.heads
+        if len(heads) > 1 and not branch_label:
+            from ragrev.errors import MultipleHeads
+
+            raise MultipleHeads(heads, "head")
+        parents = tuple(heads[:1]) if heads else ()
+        if branch_label and len(heads) > 1:
+            parents = ()
+    elif head == "base":
+        parents = ()
+    else:
+        parents = graph.resolve(head)
+    deps = tuple(graph.get(d).revision for d in depends_on) if depends_on else ()
+    return _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template)
+
+
+def merge(config: Config, message: str, revisions: list[str], rev_id: str | None = None) -> Path:
+    """Write a merge revision whose ``down_revision`` is ``revisions`` (``heads`` allowed)."""
+    scripts = ScriptDirectory(config.script_location)
+    graph = scripts.revision_map
+    parents: list[str] = []
+    for r in revisions:
+        for rid in graph.resolve(r):
+            if rid not in parents:
+                parents.append(rid)
+    if len(parents) < 2:
+        raise BadInput(f"merge needs at least two revisions; {' '.join(revisions)} names {len(parents)}")
+    return _write_revision(config, scripts, rev_id or new_rev_id(), message, tuple(parents), None, (), "merge")
+
+
+def _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template) -> Path:
+    path = scripts.new_file_path(rev_id, message, config.file_template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_revision(
+        template or "generic", config.templates_dir,
+        rev_id=rev_id, message=message, down_revision=_literal(parents),
+        branch_labels=repr(branch_label) if branch_label else "None", depends_on=_literal(deps),
+        create_date=_dt.datetime.now(_dt.timezone.utc).isoformat(sep=" ", timespec="seconds"),
+        stores=list(config.stores), store_kinds={n: s.kind for n, s in config.stores.items()},
+    )
+    path.write_text(text, encoding="utf-8")
+    _after_write(config)
+    return path
+
+
+def _after_write(config: Config) -> None:
+    """Rewrite ``revisions/ragrev.sum`` when the project keeps one (ragrev.review)."""
+    try:
+        from ragrev import integrity
+    except ImportError:  # pragma: no cover - the integrity file is optional
+        return
+    integrity.write_sum(config.script_location)
+
+
+def _literal(ids) -> str:
+    ids = tuple(ids)
+    if not ids:
+        return "None"
+    if len(ids) == 1:
+        return repr(ids[0])
+    return "(" + ", ".join(repr(i) for i in ids) + ")"
+
+
+# --- graph commands --------------------------------------------------------------------
+
+def _graph(config: Config) -> RevisionMap:
+    return ScriptDirectory(config.script_location).revision_map
+
+
+def fmt_rev(graph: RevisionMap, rev: Revision, *, parents=False, doc=False, branches=True, tree=True,
+            heads=True, current: str = "") -> str:
+    """A revision on one line, as ``alembic history`` prints it."""
+    text = rev.revision
+    if parents:
+        down = ", ".join(rev.down_revision) if rev.down_revision else "<base>"
+        if rev.depends_on:
+            text = f"{down} ({', '.join(rev.depends_on)}) -> {text}"
+        else:
+            text = f"{down} -> {text}"
+    if branches and rev.branch_labels:
+        text += f" ({', '.join(rev.branch_labels)})"
+    if heads and rev.revision in graph.heads:
+        text += " (head)"
+    if current:
+        text += f" ({current})"
+    if tree:
+        if len(graph.children(rev.revision)) > 1:
+            text += " (branchpoint)"
+        if len(rev.down_revision) > 1:
+            text += " (mergepoint)"
+    if doc:
+        text += f", {rev.message}"
+    return text
+
+
+def fmt_verbose(graph: RevisionMap, rev: Revision, current: str = "") -> str:
+    """A revision as a block, as ``alembic history -v`` prints it."""
+    flags = ""
+    if rev.revision in graph.heads:
+        flags += " (head)"
+    if len(graph.children(rev.revision)) > 1:
+        flags += " (branchpoint)"
+    if len(rev.down_revision) > 1:
+        flags += " (mergepoint)"
+    if current:
+        flags += f" ({current})"
+    lines = [f"Rev: {rev.revision}{flags}"]
+    down = ", ".join(rev.down_revision) if rev.down_revision else "<base>"
+    lines.append(("Merges: " if len(rev.down_revision) > 1 else "Parent: ") + down)
+    if rev.depends_on:
+        lines.append("Also depends on: " + ", ".join(rev.depends_on))
+    if len(graph.children(rev.revision)) > 1:
+        lines.append("Branches into: " + ", ".join(graph.children(rev.revision)))
+    if rev.branch_labels:
+        lines.append("Branch names: " + ", ".join(rev.branch_labels))
+    lines.append(f"Path: {rev.path}")
+    doc = rev.payload.doc.strip() if rev.payload is not None else rev.message
+    lines.append("")
+    lines += ["    " + ln for ln in doc.splitlines()] or [""]
+    return "\n".join(lines) + "\n"
+
+
+def rev_json(graph: RevisionMap, rev: Revision) -> dict:
+    return {
+        "revision": rev.revision, "down_revision": list(rev.down_revision), "branch_labels": list(rev.branch_labels),
+        "depends_on": list(rev.depends_on), "message": rev.message, "path": rev.path,
+        "is_head": rev.revision in graph.heads, "is_branch_point": len(graph.children(rev.revision)) > 1,
+        "is_merge_point": len(rev.down_revision) > 1, "children": list(graph.children(rev.revision)),
+    }
+
+
+def heads(config: Config) -> tuple[RevisionMap, list[Revision]]:
+    graph = _graph(config)
+    return graph, [graph.revisions[h] for h in graph.heads]
+
+
+def branches(config: Config) -> tuple[RevisionMap, list[Revision]]:
+    graph = _graph(config)
+    order = graph.iterate()
+    return graph, [r for r in order if len(graph.children(r.revision)) > 1]
+
+
+def history(config: Config, rev_range: str | None = None, current: dict | None = None):
+    graph = _graph(config)
+    cur = [h for hs in (current or {}).values() for h in hs]
+    return graph, graph.iterate(rev_range, current=cur)
+
+
+def show(config: Config, rev: str):
+    graph = _graph(config)
+    if rev in ("head", "heads"):
+        return graph, [graph.revisions[h] for h in graph.resolve(rev)]
+    if rev == "base":
+        return graph, [graph.revisions[b] for b in graph.bases]
+    return graph, [graph.get(rev)]
+
+
+# --- store commands -------------------------------------------------------------------------
+
+def current(config: Config, store_names=None) -> list[dict]:
+    """One row per store: its heads, whether it is at the graph's heads, and
+    any half-applied revision, with the command that fixes it."""
+    from ragrev.journal import Journal
+    from ragrev.runner import Runner
+
+    rows = []
+    with Runner(config, store_names=store_names) as runner:
+        graph = runner.graph
+        runner.open()
+        for name in runner.store_names:
+            store = runner.stores[name]
+            heads_ = store.read_heads()
+            row = {"store": name, "kind": store.kind, "url": store.config.display_url, "heads": list(heads_),
+                   "at_head": set(heads_) == set(graph.heads), "pending": [], "notes": []}
+            known = [h for h in heads_ if h in graph.revisions]
+            if len(known) != len(heads_):
+                row["notes"].append("at a revision missing from the revision directory")
+            else:
+                applied = graph.applied_from_heads(heads_)
+                row["pending"] = [r for r in graph.topological() if r not in applied and
+                                  r in graph.applied_from_heads(graph.heads)]
+            for rev, st in Journal(store).open_runs().items():
+                done = len(st.done_steps())
+                total = len(runner.plan_of(rev).up_for(name)) if rev in graph.revisions else "?"
+                if st.direction == "up":
+                    row["notes"].append(
+                        f"revision {rev} half-applied ({done}/{total} steps): 'ragrev upgrade' finishes it, "
+                        f"'ragrev downgrade {_parent_target(graph, rev)}' reverts it"
+                    )
+                else:
+                    row["notes"].append(f"revision {rev} half-reverted ({done} steps): run 'ragrev downgrade' again")
+                row.setdefault("half_applied", []).append(
+                    {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error")})
+            rows.append(row)
+    all_heads = {tuple(sorted(r["heads"])) for r in rows}
+    if len(all_heads) > 1:
+        for r in rows:
+            if not r["at_head"] and r["pending"]:
+                r["notes"].append("out of step with other stores: 'ragrev upgrade heads' brings it up")
+    return rows
+
+
+def _parent_target(graph: RevisionMap, rev: str) -> str:
+    parents = graph.revisions[rev].down_revision
+    return parents[0] if len(parents) == 1 else "base" if not parents else " ".join(parents)
+
+
+def migrate(config: Config, direction: str, target: str, plan_only=False, store_names=None, allow_edited=False,
+            reporter=None):
+    """``upgrade``/``downgrade``: returns the actions (planned or done)."""
+    from ragrev.runner import Runner
+
+    with Runner(config, store_names=store_names, allow_edited=allow_edited, reporter=reporter) as runner:
+        actions = runner.run(direction, target, plan_only=plan_only)
+        if plan_only:
+            return [_action_json(runner, a) for a in actions]
+        return [_action_json(runner, a, estimate=False) for a in actions]
+
+
+def _action_json(runner, action, estimate=True) -> dict:
+    store = runner.stores[action.store]
+    steps = []
+    for i, op in enumerate(action.ops):
+        steps.append({
+            "index": i + 1, "op": op.name if op.kind != "sql" else getattr(op, "op_name", op.name),
+            "description": op.describe(), "done": i in action.skip,
+            "rows": store.estimate_rows(op) if estimate and i not in action.skip else None,
+        })
+    return {"store": action.store, "revision": action.revision, "direction": action.direction, "mode": action.mode,
+            "message": runner.plan_of(action.revision).script.message, "steps": steps}
+
+
+def stamp(config: Config, rev: str, store_names=None, purge: bool = False) -> list[dict]:
+    """Set stores' versions to ``rev`` without running anything."""
+    from ragrev.journal import Journal
+    from ragrev.lock import Leases
+    from ragrev.runner import Runner
+
+    out = []
+    with Runner(config, store_names=store_names) as runner:
+        graph = runner.graph
+        if purge:
+            runner.scripts.load_all()
+            for name in runner.store_names:
+                store = runner.stores.get(name) or _connect(runner, name)
+        else:
+            runner.open()
+        stores = [runner.stores[n] for n in runner.store_names]
+        with Leases(stores, config.lock_timeout, config.lock_lease) as leases:
+            for store in stores:
+                if purge:
+                    store.write_heads(())
+                    store.log_clear()
+                old = store.read_heads()
+                heads_ = graph.resolve(rev, old)
+                new = graph.heads_of(graph.applied_from_heads(heads_))
+                store.write_heads(new)
+                j = Journal(store, {})
+                run = j.start_run(",".join(new) or "base", "stamp", None, leases.owner)
+                j.finish_run(run, "done")
+                out.append({"store": store.name, "from": list(old), "to": list(new)})
+    return out
+
+
+def _connect(runner, name):
+    from ragrev.stores import open_store
+
+    store = open_store(runner.config.store(name))
+    store.connect()
+    runner.stores[name] = store
+    return store
+
+
+def purge(config: Config, older_than: float | None = None, store_names=None) -> dict:
+    """Delete soft-dropped collections/tables (trash) for good."""
+    from ragrev.lock import Leases
+    from ragrev.runner import Runner
+
+    out = {}
+    with Runner(config, store_names=store_names) as runner:
+        for name in runner.store_names:
+            _connect(runner, name)
+        stores = list(runner.stores.values())
+        with Leases(stores, config.lock_timeout, config.lock_lease):
+            for store in stores:
+                out[store.name] = store.purge(older_than)
+    return out
+
+
+def applied_by_store(config: Config) -> dict[str, tuple]:
+    """Heads of every store (for ``history -i``)."""
+    from ragrev.runner import Runner
+
+    out = {}
+    with Runner(config) as runner:
+        for name in runner.store_names:
+            store = _connect(runner, name)
+            out[name] = store.read_heads()
+    return out
+
+
+def load(config_path) -> Config:
+    from ragrev.config import load_config
+
+    return load_config(config_path)
+
+
+__all__ = [n for n in dir() if not n.startswith("_")]
+_ = (ConfigError, RagrevError)

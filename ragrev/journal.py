@@ -1,0 +1,172 @@
+"""The log kept inside every store (DESIGN §3): run records and step records.
+
+A *run* record is written when a store starts applying (``up``), reverting
+(``down``) or stamping a revision, and finished with its outcome (``done``,
+``failed``; a half-applied run that was reverted becomes ``reverted``). A
+*step* record is written when a step starts and finished when it completes,
+with the rows it touched, its resume token (updated at every checkpoint) and
+the data its inverse needs (``captured``).
+
+From these records :class:`Journal` answers the runner's questions: is a
+revision half-applied in this store, which of its steps are done, what did
+they capture, what checksum was applied.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import itertools
+import os
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+_seq = itertools.count()
+
+
+def next_seq() -> int:
+    """Increasing across processes (time-based) and within one (a counter)."""
+    return time.time_ns() // 1000 * 1000 + next(_seq) % 1000
+
+
+def who() -> dict:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in some containers
+        user = str(os.getuid())
+    return {"username": user, "hostname": socket.gethostname()}
+
+
+def git_commit(directory) -> str | None:
+    """The commit of the project's git work tree, when there is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass
+class RunState:
+    """The latest run of one revision in one store, with its steps by index."""
+
+    run: dict
+    steps: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def direction(self) -> str:
+        return self.run["direction"]
+
+    @property
+    def outcome(self) -> str:
+        return self.run["outcome"]
+
+    @property
+    def open(self) -> bool:
+        """Started and not finished: running when it crashed, or failed."""
+        return self.outcome in ("running", "failed")
+
+    def done_steps(self) -> dict[int, dict]:
+        return {i: s for i, s in self.steps.items() if s.get("outcome") == "done"}
+
+
+class Journal:
+    """Run and step records of one store."""
+
+    def __init__(self, store, context: dict | None = None):
+        self.store = store
+        self.context = context or {}
+
+    # --- reading ---------------------------------------------------------------
+    def latest(self, revision: str, directions=("up", "down")) -> RunState | None:
+        """The latest run of ``revision`` in one of ``directions`` (stamps excluded)."""
+        records = self.store.log_records(revision)
+        runs = [r for r in records if r.get("type") == "run" and r.get("direction") in directions]
+        if not runs:
+            return None
+        run = runs[-1]
+        state = RunState(run)
+        for r in records:
+            if r.get("type") == "step" and r.get("run_id") == run["id"]:
+                state.steps[r["step_index"]] = r
+        return state
+
+    def applied_checksum(self, revision: str) -> str | None:
+        """Checksum of the last completed ``up`` run of ``revision``."""
+        for r in reversed(self.store.log_records(revision)):
+            if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done":
+                return r.get("checksum")
+        return None
+
+    def last_applied_run(self, revision: str) -> RunState | None:
+        records = self.store.log_records(revision)
+        runs = [r for r in records if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done"]
+        if not runs:
+            return None
+        state = RunState(runs[-1])
+        for r in records:
+            if r.get("type") == "step" and r.get("run_id") == state.run["id"]:
+                state.steps[r["step_index"]] = r
+        return state
+
+    def open_runs(self) -> dict[str, RunState]:
+        """Revisions whose latest run is open (half-applied or half-reverted)."""
+        by_rev: dict[str, list[dict]] = {}
+        for r in self.store.log_records():
+            by_rev.setdefault(r.get("revision"), []).append(r)
+        out = {}
+        for rev, records in by_rev.items():
+            runs = [r for r in records if r.get("type") == "run" and r.get("direction") in ("up", "down")]
+            if runs and runs[-1].get("outcome") in ("running", "failed"):
+                st = RunState(runs[-1])
+                for r in records:
+                    if r.get("type") == "step" and r.get("run_id") == st.run["id"]:
+                        st.steps[r["step_index"]] = r
+                if st.steps:  # no step started: nothing is half-done (e.g. rolled back)
+                    out[rev] = st
+        return out
+
+    # --- writing -------------------------------------------------------------------
+    def start_run(self, revision: str, direction: str, checksum: str | None, owner: str = "") -> dict:
+        rec = {
+            "id": uuid.uuid4().hex, "seq": next_seq(), "type": "run", "revision": revision,
+            "direction": direction, "checksum": checksum, "outcome": "running", "started": now_iso(),
+            "owner": owner, **self.context,
+        }
+        self.store.log_append(rec)
+        return rec
+
+    def finish_run(self, run: dict, outcome: str, error: str | None = None) -> None:
+        fields = {"outcome": outcome, "finished": now_iso()}
+        if error is not None:
+            fields["error"] = error[:2000]
+        run.update(fields)
+        self.store.log_update(run["id"], fields)
+
+    def start_step(self, run: dict, index: int, op) -> dict:
+        rec = {
+            "id": uuid.uuid4().hex, "seq": next_seq(), "type": "step", "run_id": run["id"],
+            "revision": run["revision"], "direction": run["direction"], "step_index": index,
+            "digest": op.digest(), "description": op.describe()[:500], "outcome": "running",
+            "started": now_iso(), "rows_done": 0, "resume_token": None, "captured": {},
+        }
+        self.store.log_append(rec)
+        return rec
+
+    def checkpoint(self, step: dict, token, rows_done: int, captured: dict) -> None:
+        fields = {"resume_token": token, "rows_done": rows_done, "captured": captured}
+        step.update(fields)
+        self.store.log_update(step["id"], fields)
+
+    def finish_step(self, step: dict, rows: int | None, captured: dict) -> None:
+        fields = {"outcome": "done", "finished": now_iso(), "rows_done": rows if rows is not None else step.get("rows_done", 0),
+                  "captured": captured}
+        step.update(fields)
+        self.store.log_update(step["id"], fields)

@@ -1,0 +1,223 @@
+"""Operation objects: what ``op.<store>.<name>(...)`` builds (DESIGN §2).
+
+An operation is data: its parameters, a digest over their normalized form, a
+one-line description, and ``reverse(captured)`` where an inverse exists. It
+never talks to a store: the implementation of an operation is looked up by
+(operation class, store kind) in :mod:`ragrev.stores` (as Alembic's
+``toimpl``), so driver code never lives here.
+
+Operation classes of one store kind live in ``ragrev.ops.<kind>`` (``sql``,
+``milvus``, ``mongo``, ``chats``) and register themselves with
+:func:`register`; :func:`operations_for` imports that module on first use.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime as _dt
+import hashlib
+import importlib
+import inspect
+import json
+import textwrap
+from typing import Any, ClassVar
+
+from ragrev.errors import Irreversible
+
+#: kind -> {op name -> Operation class}
+_REGISTRY: dict[str, dict[str, type]] = {}
+#: the module that defines the operations of each kind
+_KIND_MODULES = {
+    "sql": "ragrev.ops.sql",
+    "milvus": "ragrev.ops.milvus",
+    "mongo": "ragrev.ops.mongo",
+    "chat": "ragrev.ops.chats",
+}
+
+
+def register(kind: str):
+    """Class decorator: make an Operation class ``op.<store of kind>.<cls.name>``."""
+
+    def deco(cls):
+        cls.kind = kind
+        _REGISTRY.setdefault(kind, {})[cls.name] = cls
+        return cls
+
+    return deco
+
+
+def operations_for(kind: str) -> dict[str, type]:
+    """The operation classes of a store kind, by name."""
+    if kind not in _REGISTRY and kind in _KIND_MODULES:
+        importlib.import_module(_KIND_MODULES[kind])
+    return _REGISTRY.get(kind, {})
+
+
+class Operation:
+    """Base of every operation. Subclasses are dataclasses whose fields are the
+    operation's parameters; ``name`` is how revisions call it.
+
+    Class attributes used by the runner and the linter:
+
+    - ``is_check``: a check step (changes nothing; fails the run when false).
+    - ``destructive``: removes data or structure (lint flags it).
+    - ``data_step``: walks rows in batches (progress, resume token, ``batch_size``).
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    is_check: ClassVar[bool] = False
+    destructive: ClassVar[bool] = False
+    data_step: ClassVar[bool] = False
+
+    # set by the recorder, not parameters
+    store: str = ""
+    location: tuple[str, int] | None = None
+
+    # --- data ----------------------------------------------------------------
+
+    def params(self) -> dict:
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dict(getattr(self, "_params", {}))
+
+    def normalized(self) -> dict:
+        """The operation as plain JSON data: what checksums and plans are made of."""
+        return {"store": self.store, "op": self.name, "params": normalize(self.params())}
+
+    def digest(self) -> str:
+        return sha256_json(self.normalized())[:16]
+
+    def describe(self) -> str:
+        """One line for plans and logs."""
+        parts = []
+        for key, value in self.params().items():
+            if value is None or value is False or value == () or value == {}:
+                continue
+            parts.append(f"{key}={short(value)}")
+        return f"{self.name}({', '.join(parts)})"
+
+    # --- inverse ---------------------------------------------------------------
+
+    @property
+    def reversible(self) -> bool:
+        """True when ``reverse`` is defined (it may still need captured data)."""
+        return self.is_check or type(self).reverse is not Operation.reverse
+
+    def reverse(self, captured: dict | None) -> list["Operation"]:
+        """The operations that undo this one, given what its implementation
+        captured when it ran (``captured``; None when planning). Checks undo to
+        nothing."""
+        if self.is_check:
+            return []
+        raise Irreversible(f"{self.name} on store {self.store!r} has no inverse; write downgrade(op) in the revision")
+
+    def inverse(self, *ops: "Operation") -> list["Operation"]:
+        """Helper for ``reverse``: mark ``ops`` as belonging to this op's store."""
+        for o in ops:
+            o.store = self.store
+            o.location = self.location
+        return list(ops)
+
+    def validate(self) -> None:
+        """Checks that need no store (e.g. a JSON Schema against the meta-schema);
+        raise :class:`ragrev.errors.OperationError`."""
+
+    def where(self) -> str:
+        if self.location:
+            return f"{self.location[0]}:{self.location[1]}: "
+        return ""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.store}.{self.describe()}>"
+
+
+def short(value, limit: int = 60) -> str:
+    if callable(value):
+        return getattr(value, "__name__", "<callable>")
+    text = repr(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- normalization -------------------------------------------------------------------
+
+def sha256_json(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def normalize(value) -> Any:
+    """Plain JSON data for ``value``: containers recursively, callables by their
+    normalized source (see :func:`callable_fingerprint`)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(normalize(v) for v in value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.timedelta)):
+        return str(value)
+    if isinstance(value, Operation):
+        return value.normalized()
+    if callable(value):
+        return {"callable": callable_fingerprint(value)}
+    if hasattr(value, "tolist"):  # numpy arrays
+        return normalize(value.tolist())
+    return repr(value)
+
+
+def callable_fingerprint(fn) -> str:
+    """A fingerprint of a callable that ignores comments and formatting.
+
+    Functions defined in a revision file count by their source (as an AST
+    dump, so layout and comments do not count); functions from elsewhere (an
+    installed package, ragrev itself) by their qualified name.
+    """
+    module = getattr(fn, "__module__", "") or ""
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    if not module.startswith("ragrev_revision_"):
+        return f"{module}:{qualname}"
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return _code_fingerprint(fn)
+    tree = _parse_fragment(source)
+    if tree is None:
+        return _code_fingerprint(fn)
+    node = tree
+    if getattr(fn, "__name__", "") == "<lambda>":
+        lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+        if len(lambdas) == 1:
+            node = lambdas[0]
+    return hashlib.sha256(ast.dump(node, annotate_fields=False).encode()).hexdigest()[:16]
+
+
+def _parse_fragment(source: str):
+    for text in (source, "(" + source.strip().rstrip(",") + ")"):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+    # a lambda in the middle of a call: cut at its start
+    idx = source.find("lambda")
+    if idx >= 0:
+        frag = source[idx:]
+        for end in range(len(frag), 0, -1):
+            try:
+                return ast.parse(frag[:end])
+            except SyntaxError:
+                continue
+    return None
+
+
+def _code_fingerprint(fn) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+
+    def walk(c):
+        consts = [walk(k) if hasattr(k, "co_code") else repr(k) for k in c.co_consts]
+        return [c.co_code.hex(), consts, list(c.co_names), list(c.co_varnames)]
+
+    return sha256_json(walk(code))[:16]

@@ -1,0 +1,226 @@
+"""SQL operations: Alembic's own ``Operations``, recorded declaratively.
+
+``op.<sql store>`` in a revision is a :class:`SqlRecorder`, an Alembic
+``Operations`` whose ``invoke`` keeps each operation object (Alembic's
+``MigrateOperation``) instead of running it. Every Alembic call works:
+``create_table``, ``add_column``, ``alter_column``, ``batch_alter_table``,
+``create_index``, ``execute``, ``bulk_insert`` ... Each recorded call becomes
+a :class:`SqlOp`, whose normalized form is the Python code Alembic renders for
+it (so formatting does not count), and which the SQL store runs through a real
+``Operations`` bound to its connection.
+
+Inverses: Alembic's own ``reverse()`` where it has one; ``drop_table`` is soft
+(the table is renamed into the trash and its inverse renames it back);
+``drop_column`` keeps the column's definition and values for its inverse;
+``alter_column`` captures the column as it was. ``execute`` and
+``bulk_insert`` have no inverse: give ``downgrade(op)``.
+"""
+from __future__ import annotations
+
+import textwrap
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from alembic.autogenerate import render_python_code
+from alembic.operations import BatchOperations, Operations
+from alembic.operations import ops as aops
+from alembic.runtime.migration import MigrationContext
+
+from ragrev.errors import Irreversible
+from ragrev.ops import Operation, register
+
+#: Alembic op class -> the name a revision calls it by
+_NAMES = {
+    aops.CreateTableOp: "create_table", aops.DropTableOp: "drop_table", aops.RenameTableOp: "rename_table",
+    aops.AddColumnOp: "add_column", aops.DropColumnOp: "drop_column", aops.AlterColumnOp: "alter_column",
+    aops.CreateIndexOp: "create_index", aops.DropIndexOp: "drop_index", aops.ExecuteSQLOp: "execute",
+    aops.BulkInsertOp: "bulk_insert", aops.CreateForeignKeyOp: "create_foreign_key",
+    aops.DropConstraintOp: "drop_constraint", aops.CreateUniqueConstraintOp: "create_unique_constraint",
+    aops.CreatePrimaryKeyOp: "create_primary_key", aops.CreateCheckConstraintOp: "create_check_constraint",
+}
+
+TRASH_PREFIX = "ragrev_trash_"
+
+
+def render(mops, batch_table: str | None = None) -> str:
+    """Alembic's rendering of operations as Python code, without its banner."""
+    if batch_table is not None:
+        container = aops.UpgradeOps(ops=[aops.ModifyTableOps(batch_table, list(mops))])
+        code = render_python_code(container, render_as_batch=True)
+    else:
+        code = render_python_code(aops.UpgradeOps(ops=list(mops)))
+    lines = [ln for ln in code.splitlines() if not ln.strip().startswith("# ###")]
+    return textwrap.dedent("\n".join(lines)).strip()
+
+
+def _render_one(mop) -> str:
+    if isinstance(mop, aops.BulkInsertOp):  # not renderable by Alembic
+        return f"op.bulk_insert({mop.table.name!r}, {mop.rows!r})"
+    try:
+        return render([mop])
+    except Exception:  # an op Alembic cannot render: fall back to its attributes
+        return f"{type(mop).__name__}({sorted((k, repr(v)) for k, v in vars(mop).items())})"
+
+
+@register("sql")
+class SqlOp(Operation):
+    """One Alembic operation on a SQL store."""
+
+    name = "sql"
+
+    def __init__(self, mop):
+        self.mop = mop
+
+    @property
+    def op_name(self) -> str:
+        return _NAMES.get(type(self.mop), type(self.mop).__name__)
+
+    @property
+    def destructive(self) -> bool:  # type: ignore[override]
+        return isinstance(self.mop, (aops.DropTableOp, aops.DropColumnOp, aops.ExecuteSQLOp))
+
+    def params(self) -> dict:
+        return {"code": _render_one(self.mop)}
+
+    def normalized(self) -> dict:
+        return {"store": self.store, "op": self.op_name, "params": self.params()}
+
+    def describe(self) -> str:
+        return " ".join(self.params()["code"].split())
+
+    @property
+    def reversible(self) -> bool:
+        return not isinstance(self.mop, (aops.ExecuteSQLOp, aops.BulkInsertOp))
+
+    def reverse(self, captured):
+        m = self.mop
+        if isinstance(m, aops.DropTableOp):
+            if not captured or "trash" not in captured:
+                raise Irreversible(f"drop_table {m.table_name!r}: no trash table recorded (was the revision stamped?)")
+            return self.inverse(SqlOp(aops.RenameTableOp(captured["trash"], m.table_name, schema=m.schema)))
+        if isinstance(m, aops.RenameTableOp):
+            return self.inverse(SqlOp(aops.RenameTableOp(m.new_table_name, m.table_name, schema=m.schema)))
+        if isinstance(m, aops.DropColumnOp):
+            if not captured or "column_code" not in captured:
+                raise Irreversible(f"drop_column {m.table_name}.{m.column_name}: no captured column (was the revision stamped?)")
+            return self.inverse(RestoreColumn(m.table_name, m.column_name, captured["column_code"],
+                                              captured.get("values_table"), captured.get("key"), m.schema))
+        if captured and "reverse_code" in captured:  # the object as it was, captured at apply time
+            return self.inverse(*[SqlOp(x) for x in replay(captured["reverse_code"], "sqlite")])
+        if isinstance(m, aops.DropIndexOp):
+            raise Irreversible(f"drop_index {m.index_name!r}: no captured index definition (was the revision stamped?)")
+        if isinstance(m, (aops.ExecuteSQLOp, aops.BulkInsertOp)):
+            raise Irreversible(f"{self.op_name} on store {self.store!r} has no inverse; write downgrade(op) in the revision")
+        try:
+            return self.inverse(SqlOp(m.reverse()))
+        except (NotImplementedError, ValueError) as e:
+            raise Irreversible(f"{self.op_name} on store {self.store!r} has no inverse ({e or 'Alembic defines none'}); "
+                               "write downgrade(op) in the revision") from None
+
+
+@register("sql")
+class SqlBatch(Operation):
+    """``with op.<store>.batch_alter_table(table) as b: ...`` as one step."""
+
+    name = "batch_alter_table"
+
+    def __init__(self, table_name: str, schema, kwargs: dict, ops: list):
+        self.table_name, self.schema, self.kwargs, self.ops = table_name, schema, kwargs, ops
+
+    def params(self) -> dict:
+        code = render(self.ops, batch_table=self.table_name) if self.ops else ""
+        return {"table": self.table_name, "schema": self.schema, "options": {k: repr(v) for k, v in self.kwargs.items()},
+                "code": code}
+
+    def describe(self) -> str:
+        return f"batch_alter_table({self.table_name!r}): " + "; ".join(_render_one(m).split("(")[0] for m in self.ops)
+
+    @property
+    def destructive(self) -> bool:  # type: ignore[override]
+        return any(isinstance(m, aops.DropColumnOp) for m in self.ops)
+
+    @property
+    def reversible(self) -> bool:
+        return all(not isinstance(m, aops.DropColumnOp) and _has_reverse(m) for m in self.ops)
+
+    def reverse(self, captured):
+        try:
+            rev = [m.reverse() for m in reversed(self.ops)]
+        except (NotImplementedError, ValueError):
+            raise Irreversible(f"batch_alter_table {self.table_name!r} on store {self.store!r} holds an operation "
+                               "with no inverse; write downgrade(op)") from None
+        return self.inverse(SqlBatch(self.table_name, self.schema, self.kwargs, rev))
+
+
+def _has_reverse(m) -> bool:
+    try:
+        m.reverse()
+        return True
+    except (NotImplementedError, ValueError, AttributeError):
+        return False
+
+
+@register("sql")
+class RestoreColumn(Operation):
+    """Inverse of a soft ``drop_column``: re-add the column from its captured
+    definition and copy its values back from the trash table."""
+
+    name = "restore_column"
+
+    def __init__(self, table_name, column_name, column_code, values_table=None, key=None, schema=None):
+        self.table_name, self.column_name, self.column_code = table_name, column_name, column_code
+        self.values_table, self.key, self.schema = values_table, key, schema
+
+    def params(self) -> dict:
+        return {"table": self.table_name, "column": self.column_name, "code": self.column_code,
+                "values_table": self.values_table, "key": self.key}
+
+    def describe(self) -> str:
+        return f"restore_column({self.table_name!r}, {self.column_name!r})"
+
+
+# --- recording ------------------------------------------------------------------------
+
+class SqlRecorder(Operations):
+    """What ``op.<sql store>`` is inside a revision: Alembic's ``Operations``
+    whose calls are recorded as :class:`SqlOp` steps."""
+
+    def __init__(self, emit, dialect: str = "sqlite"):
+        super().__init__(MigrationContext.configure(dialect_name=dialect))
+        self._emit = emit
+
+    def invoke(self, operation):
+        self._emit(SqlOp(operation))
+
+    @contextmanager
+    def batch_alter_table(self, table_name, schema=None, **kwargs):
+        batch = _BatchRecorder(self.migration_context, table_name, schema)
+        yield batch
+        self._emit(SqlBatch(table_name, schema, kwargs, batch.recorded))
+
+    def chats(self, collection, **options):
+        """Chat-archive operations on a table of this store (DESIGN §4.4)."""
+        from ragrev.ops.chats import ChatNamespace
+
+        return ChatNamespace(self._emit, collection, options)
+
+
+class _BatchRecorder(BatchOperations):
+    def __init__(self, migration_context, table_name, schema):
+        self.migration_context = migration_context
+        self.impl = SimpleNamespace(table_name=table_name, schema=schema)
+        self.recorded = []
+
+    def invoke(self, operation):
+        self.recorded.append(operation)
+
+
+def replay(code: str, dialect: str = "sqlite") -> list:
+    """Alembic operations from code rendered by :func:`render` (the journal
+    keeps captured definitions this way)."""
+    import sqlalchemy as sa
+
+    out = []
+    rec = SqlRecorder(lambda o: out.append(o.mop), dialect)
+    exec(compile(code, "<ragrev journal>", "exec"), {"op": rec, "sa": sa})
+    return out

@@ -1,0 +1,165 @@
+"""Turning a revision's ``upgrade(op)`` / ``downgrade(op)`` into operations.
+
+The ``op`` a revision receives is a :class:`Recorder`: ``op.<store>`` is a
+namespace of that store kind's operations, and each call records an
+:class:`~ragrev.ops.Operation` (with the file and line it came from) instead
+of running anything. That is what makes ``--plan``, checksums, derived
+downgrades and lint possible without touching a store.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ragrev.config import StoreConfig
+from ragrev.errors import OperationError, RagrevError, RevisionFileError
+from ragrev.ops import Operation, operations_for, sha256_json
+from ragrev.script import Script, line_in
+
+
+class Recorder:
+    """The ``op`` argument of ``upgrade``/``downgrade``."""
+
+    def __init__(self, stores: dict[str, StoreConfig], path: str | None = None):
+        self._stores = stores
+        self._path = path
+        self._namespaces: dict[str, object] = {}
+        self.ops: list[Operation] = []
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._namespaces:
+            if name not in self._stores:
+                raise OperationError(
+                    f"{self._caller()}unknown store {name!r}; the configuration defines: {', '.join(self._stores) or 'none'}"
+                )
+            self._namespaces[name] = self._namespace(self._stores[name])
+        return self._namespaces[name]
+
+    def _namespace(self, store: StoreConfig):
+        emit = self._emitter(store.name)
+        if store.kind == "sql":
+            from ragrev.ops.sql import SqlRecorder
+
+            dialect = store.url.split("://", 1)[0].split("+", 1)[0]
+            return SqlRecorder(emit, "postgresql" if dialect == "postgres" else dialect)
+        return StoreNamespace(store, emit, self._caller)
+
+    def _emitter(self, store_name):
+        def emit(operation: Operation):
+            operation.store = store_name
+            loc = self._caller_location()
+            if loc:
+                operation.location = loc
+            operation.validate()
+            self.ops.append(operation)
+            return operation
+
+        return emit
+
+    def _caller_location(self):
+        if not self._path:
+            return None
+        f = sys._getframe(1)
+        while f is not None:
+            if Path(f.f_code.co_filename) == Path(self._path):
+                return (self._path, f.f_lineno)
+            f = f.f_back
+        return None
+
+    def _caller(self) -> str:
+        loc = self._caller_location()
+        return f"{loc[0]}:{loc[1]}: " if loc else ""
+
+
+class StoreNamespace:
+    """``op.<store>`` for a store kind with ragrev's own operations (milvus, mongo)."""
+
+    def __init__(self, store: StoreConfig, emit, where):
+        self._store = store
+        self._emit = emit
+        self._where = where
+
+    def chats(self, collection, **options):
+        """Chat-archive operations on a collection of this store (DESIGN §4.4)."""
+        from ragrev.ops.chats import ChatNamespace
+
+        return ChatNamespace(self._emit, collection, options)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        ops = operations_for(self._store.kind)
+        cls = ops.get(name)
+        if cls is None:
+            raise OperationError(
+                f"{self._where()}store {self._store.name!r} ({self._store.kind}) has no operation {name!r}; "
+                f"it has: {', '.join(sorted(ops))}"
+            )
+        return builder(cls, self._emit, self._where)
+
+
+def builder(cls, emit, where):
+    """A function that builds ``cls`` from a revision's arguments and records it."""
+
+    def build(*args, **kwargs):
+        try:
+            operation = cls(*args, **kwargs)
+        except TypeError as e:
+            raise OperationError(f"{where()}{cls.name}: {e}") from None
+        return emit(operation)
+
+    build.__name__ = cls.name
+    build.__doc__ = cls.__doc__
+    return build
+
+
+def record(script: Script, stores: dict[str, StoreConfig], direction: str = "up") -> list[Operation] | None:
+    """The operations of ``script``'s upgrade (``"up"``) or downgrade (``"down"``);
+    None for ``"down"`` when the file defines no downgrade."""
+    fn = script.upgrade if direction == "up" else script.downgrade
+    if fn is None:
+        return None
+    rec = Recorder(stores, str(script.path))
+    try:
+        fn(rec)
+    except RagrevError:
+        raise
+    except Exception as e:
+        line = line_in(e, script.path)
+        raise RevisionFileError(
+            f"{'upgrade' if direction == 'up' else 'downgrade'}() failed while planning: {type(e).__name__}: {e}",
+            str(script.path), line,
+        ) from None
+    return rec.ops
+
+
+class RevisionPlan:
+    """A revision's recorded operations, split by store, and its checksum."""
+
+    def __init__(self, script: Script, stores: dict[str, StoreConfig]):
+        self.script = script
+        self.revision = script.revision
+        self.up = record(script, stores, "up")
+        self.down = record(script, stores, "down")
+        self.checksum = sha256_json({
+            "up": [o.normalized() for o in self.up],
+            "down": None if self.down is None else [o.normalized() for o in self.down],
+        })
+
+    def up_for(self, store: str) -> list[Operation]:
+        return [o for o in self.up if o.store == store]
+
+    def down_for(self, store: str) -> list[Operation] | None:
+        if self.down is None:
+            return None
+        return [o for o in self.down if o.store == store]
+
+    def stores(self) -> list[str]:
+        """Stores touched, in order of first appearance."""
+        seen = []
+        for o in self.up + (self.down or []):
+            if o.store not in seen:
+                seen.append(o.store)
+        return seen

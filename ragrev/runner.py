@@ -1,0 +1,338 @@
+"""The runner: moves every selected store to a target (DESIGN §4).
+
+A run has two phases:
+
+1. **Plan** (touches nothing): import every revision, connect every store,
+   read each store's heads and journal, compute per store the revisions to
+   apply or revert (a store added later starts at base and catches up
+   alone), record each revision's operations, compare checksums of applied
+   revisions, derive omitted downgrades (refusing when an operation has no
+   inverse), and let each adapter preflight its operations.
+2. **Execute**: take every store's lease, re-plan (another runner may have
+   moved a store meanwhile), then walk the revisions in topological order
+   (reverse order for a downgrade). A store applies the steps of a revision
+   that target it, journaling each step as it completes, then stamps the
+   revision. A rerun after a crash or an error resumes at the first step not
+   done; a long step resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+
+from ragrev.config import Config
+from ragrev.context import StepContext
+from ragrev.errors import (
+    EditedRevision, Irreversible, RagrevError, StepFailed,
+)
+from ragrev.journal import Journal, RunState, git_commit, who
+from ragrev.lock import Leases
+from ragrev.plan import RevisionPlan
+from ragrev.script import ScriptDirectory
+from ragrev.stores import open_store
+
+
+@dataclass
+class Action:
+    """One revision to apply or revert in one store."""
+
+    store: str
+    revision: str
+    direction: str            # "up" | "down"
+    ops: list                 # the operations to run, in order
+    resume: RunState | None = None   # an open run to continue
+    reverts_half: RunState | None = None  # for "down": the half-applied up run being reverted
+    skip: set = field(default_factory=set)  # step indexes already done
+
+    @property
+    def mode(self) -> str:
+        if self.resume is not None:
+            return "resume"
+        if self.reverts_half is not None:
+            return "revert half-applied"
+        return "apply" if self.direction == "up" else "revert"
+
+
+class Reporter:
+    """Receives what the runner does; the CLI prints it. Silent by default."""
+
+    def run_start(self, action: Action, message: str) -> None: ...
+    def step_start(self, action: Action, index: int, op) -> None: ...
+    def step_progress(self, action: Action, index: int, done: int, total: int | None) -> None: ...
+    def step_done(self, action: Action, index: int, op, rows) -> None: ...
+    def run_done(self, action: Action) -> None: ...
+
+
+class Runner:
+    def __init__(self, config: Config, scripts: ScriptDirectory | None = None, store_names=None,
+                 allow_edited: bool = False, reporter: Reporter | None = None):
+        self.config = config
+        self.scripts = scripts or ScriptDirectory(config.script_location)
+        names = list(store_names) if store_names else list(config.stores)
+        for n in names:
+            config.store(n)  # unknown store -> ConfigError
+        self.store_names = names
+        self.allow_edited = allow_edited
+        self.reporter = reporter or Reporter()
+        self.stores: dict = {}
+        self._plans: dict[str, RevisionPlan] = {}
+        self._leases: Leases | None = None
+        self._context = {**who(), "git_commit": git_commit(config.directory)}
+
+    # --- setup ------------------------------------------------------------------
+    @property
+    def graph(self):
+        return self.scripts.revision_map
+
+    def open(self) -> None:
+        self.scripts.load_all()
+        _ = self.graph.heads  # validates the graph
+        for name in self.store_names:
+            if name not in self.stores:
+                store = open_store(self.config.store(name))
+                store.connect()
+                self.stores[name] = store
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            try:
+                store.close()
+            except Exception:
+                pass
+        self.stores.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def plan_of(self, rev: str) -> RevisionPlan:
+        if rev not in self._plans:
+            self._plans[rev] = RevisionPlan(self.scripts.script(rev), self.config.stores)
+        return self._plans[rev]
+
+    def heads(self, store) -> tuple[str, ...]:
+        heads = store.read_heads()
+        for h in heads:
+            if h not in self.graph.revisions:
+                raise RagrevError(
+                    f"store {store.name!r} is at revision {h!r}, which is not in {self.config.script_location.name}/; "
+                    f"restore the file or run 'ragrev stamp --purge REV --store {store.name}'")
+        return heads
+
+    # --- planning ------------------------------------------------------------------
+    def compute(self, direction: str, target: str) -> list[Action]:
+        """The actions of a run, in execution order (touches nothing)."""
+        per_store: list[list[Action]] = []
+        for name in self.store_names:
+            store = self.stores[name]
+            heads = self.heads(store)
+            journal = Journal(store)
+            self._check_edited(store, journal, heads)
+            open_runs = journal.open_runs()
+            actions = self._up_actions(store, heads, target, open_runs) if direction == "up" \
+                else self._down_actions(store, heads, target, open_runs, journal)
+            per_store.append(actions)
+        order = {rev: i for i, rev in enumerate(self.graph.topological())}
+        store_rank = {n: i for i, n in enumerate(self.store_names)}
+
+        def key(a: Action):
+            plan_stores = self.plan_of(a.revision).stores()
+            srank = plan_stores.index(a.store) if a.store in plan_stores else len(plan_stores) + store_rank[a.store]
+            return (order[a.revision], srank)
+
+        actions = sorted((a for acts in per_store for a in acts), key=key, reverse=(direction == "down"))
+        if direction == "down":  # within one revision, stores keep their forward order
+            actions = _stable_store_order(actions, key)
+        for name in self.store_names:
+            ops = [o for a in actions if a.store == name for i, o in enumerate(a.ops) if i not in a.skip]
+            if ops:
+                self.stores[name].preflight(ops)
+        return actions
+
+    def _check_edited(self, store, journal: Journal, heads) -> None:
+        if self.allow_edited:
+            return
+        for rev in self.graph.applied_from_heads(heads):
+            applied = journal.applied_checksum(rev)
+            if applied is not None and applied != self.plan_of(rev).checksum:
+                raise EditedRevision(
+                    f"revision {rev} ({self.scripts.script(rev).path.name}) was edited after it was applied to store "
+                    f"{store.name!r}: its operations changed; revert the edit, write a new revision, or pass --allow-edited"
+                )
+
+    def _up_actions(self, store, heads, target, open_runs) -> list[Action]:
+        for rev, st in open_runs.items():
+            if st.direction == "down":
+                raise RagrevError(
+                    f"store {store.name!r}: revision {rev} is half-reverted ({len(st.done_steps())} steps); "
+                    f"run the same 'ragrev downgrade' again to finish it first"
+                )
+        actions = []
+        for r in self.graph.upgrade_path(heads, target):
+            ops = self.plan_of(r.revision).up_for(store.name)
+            st = open_runs.get(r.revision)
+            action = Action(store.name, r.revision, "up", ops)
+            if st is not None:
+                if st.run.get("checksum") != self.plan_of(r.revision).checksum and not self.allow_edited:
+                    raise EditedRevision(
+                        f"store {store.name!r}: revision {r.revision} is half-applied and its file changed since; "
+                        f"restore the file to finish it (ragrev upgrade) or revert it (ragrev downgrade)"
+                    )
+                action.resume = st
+                action.skip = set(st.done_steps())
+            actions.append(action)
+        return actions
+
+    def _down_actions(self, store, heads, target, open_runs, journal: Journal) -> list[Action]:
+        actions = []
+        applied = self.graph.applied_from_heads(heads)
+        keep = self.graph.applied_from_heads(self.graph.resolve(target, heads))
+        for rev, st in open_runs.items():
+            if st.direction == "up" and rev not in applied and rev not in keep:
+                ops = []
+                up_ops = self.plan_of(rev).up_for(store.name)
+                for i in sorted(st.done_steps(), reverse=True):
+                    ops += up_ops[i].reverse(st.steps[i].get("captured") or {})
+                actions.append(Action(store.name, rev, "down", ops, reverts_half=st))
+        for r in self.graph.downgrade_path(heads, target):
+            plan = self.plan_of(r.revision)
+            st = open_runs.get(r.revision)
+            if st is not None and st.direction == "down":
+                ops = self._down_ops(store, plan, journal, st)
+                actions.append(Action(store.name, r.revision, "down", ops, resume=st, skip=set(st.done_steps())))
+            else:
+                actions.append(Action(store.name, r.revision, "down", self._down_ops(store, plan, journal)))
+        for rev, st in open_runs.items():
+            if st.direction == "down" and not any(a.revision == rev for a in actions):
+                raise RagrevError(f"store {store.name!r}: revision {rev} is half-reverted; "
+                                  f"downgrade to below it to finish, or 'ragrev upgrade' after finishing")
+        return actions
+
+    def _down_ops(self, store, plan: RevisionPlan, journal: Journal, resuming: RunState | None = None) -> list:
+        explicit = plan.down_for(store.name)
+        if explicit is not None:
+            return explicit
+        up_ops = plan.up_for(store.name)
+        last = journal.last_applied_run(plan.revision)
+        ops = []
+        for i in reversed(range(len(up_ops))):
+            op = up_ops[i]
+            if not op.reversible:
+                raise Irreversible(
+                    f"{op.where()}revision {plan.revision} has no downgrade() and {op.describe()} on store "
+                    f"{store.name!r} has no inverse; write downgrade(op) — nothing was changed"
+                )
+            captured = (last.steps.get(i) or {}).get("captured") if last else None
+            ops += op.reverse(captured or {})
+        return ops
+
+    # --- execution ------------------------------------------------------------------
+    def run(self, direction: str, target: str, plan_only: bool = False) -> list[Action]:
+        self.open()
+        actions = self.compute(direction, target)
+        if plan_only:
+            return actions
+        busy = [self.stores[n] for n in self.store_names if any(a.store == n for a in actions)]
+        if not busy:
+            return actions
+        with Leases(busy, self.config.lock_timeout, self.config.lock_lease) as leases:
+            self._leases = leases
+            actions = self.compute(direction, target)
+            for action in actions:
+                store = self.stores[action.store]
+                leases.verify(store)
+                self._execute(store, action)
+        return actions
+
+    def _execute(self, store, action: Action) -> None:
+        journal = Journal(store, self._context)
+        plan = self.plan_of(action.revision)
+        self.reporter.run_start(action, plan.script.message)
+        run = action.resume.run if action.resume else None
+        try:
+            with store.revision_scope():
+                if run is None:
+                    run = journal.start_run(action.revision, action.direction, plan.checksum, self._leases.owner)
+                elif run.get("outcome") != "running":
+                    store.log_update(run["id"], {"outcome": "running", "error": None})
+                prior_steps = action.resume.steps if action.resume else {}
+                for i, op in enumerate(action.ops):
+                    if i in action.skip:
+                        continue
+                    self._step(store, journal, run, action, i, op, prior_steps.get(i))
+                self._stamp(store, action)
+                if action.reverts_half is not None:
+                    journal.finish_run(action.reverts_half.run, "reverted")
+                journal.finish_run(run, "done")
+        except BaseException as e:
+            self._record_failure(store, journal, action, run, e)
+            if isinstance(e, RagrevError):
+                raise
+            if isinstance(e, Exception):
+                raise StepFailed(
+                    f"store {store.name!r}: revision {action.revision} failed: {type(e).__name__}: "
+                    f"{store.config.scrub(str(e)).strip().splitlines()[0] if str(e).strip() else ''}"
+                ) from e
+            raise
+        self.reporter.run_done(action)
+
+    def _step(self, store, journal: Journal, run: dict, action: Action, index: int, op, prior: dict | None) -> None:
+        if prior is not None and prior.get("digest") != op.digest() and not self.allow_edited:
+            raise EditedRevision(f"store {store.name!r}: step {index + 1} of revision {action.revision} changed since it started")
+        self.reporter.step_start(action, index, op)
+        with store.step_scope():
+            step = prior if prior is not None else journal.start_step(run, index, op)
+            ctx = StepContext(
+                store=store, op=op, revision=action.revision, step_id=step["id"],
+                captured=dict(step.get("captured") or {}), resume_token=step.get("resume_token"),
+                rows_done=step.get("rows_done") or 0, resuming=prior is not None, stores=self.stores,
+                config=self.config,
+            )
+
+            def on_checkpoint(c: StepContext):
+                journal.checkpoint(step, c.resume_token, c.rows_done, c.captured)
+
+            ctx.on_checkpoint = on_checkpoint
+            ctx.on_progress = lambda done, total: self.reporter.step_progress(action, index, done, total)
+            rows = store.apply(op, ctx)
+            journal.finish_step(step, rows, ctx.captured)
+        self.reporter.step_done(action, index, op, rows)
+
+    def _stamp(self, store, action: Action) -> None:
+        if action.reverts_half is not None:
+            return  # never stamped: heads stay as they are
+        applied = self.graph.applied_from_heads(store.read_heads())
+        if action.direction == "up":
+            applied.add(action.revision)
+        else:
+            applied.discard(action.revision)
+        store.write_heads(self.graph.heads_of(applied))
+
+    def _record_failure(self, store, journal: Journal, action: Action, run, exc) -> None:
+        if run is None:
+            return
+        message = store.config.scrub(f"{type(exc).__name__}: {exc}")
+        try:
+            with store.failure_scope():
+                ids = {r["id"] for r in store.log_records(action.revision)}
+                if run["id"] in ids:
+                    journal.finish_run(run, "failed", message)
+                else:  # rolled back with the revision's transaction
+                    failed = journal.start_run(action.revision, action.direction, run.get("checksum"), run.get("owner", ""))
+                    journal.finish_run(failed, "failed", message)
+        except Exception:  # the store itself is failing: the journal keeps what it had
+            traceback.print_exc()
+
+
+def _stable_store_order(actions: list[Action], key) -> list[Action]:
+    out: list[Action] = []
+    i = 0
+    while i < len(actions):
+        j = i
+        while j < len(actions) and actions[j].revision == actions[i].revision:
+            j += 1
+        out += sorted(actions[i:j], key=lambda a: key(a)[1])
+        i = j
+    return out

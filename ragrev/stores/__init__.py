@@ -1,0 +1,177 @@
+"""Store adapters: one module per store kind, behind one small protocol.
+
+- :class:`Store` is the protocol: connect/close, the version (heads), the log,
+  the lease lock, transactions, and ``apply(op, ctx)``.
+- Implementations of operations are looked up by (operation class, store
+  kind) through :func:`implementation` — the adapter modules register them.
+- :func:`open_store` imports the adapter of a kind on first use, so drivers
+  are imported only when a store of that kind is opened.
+"""
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager, nullcontext
+from typing import Callable
+
+from ragrev.config import StoreConfig
+from ragrev.errors import OperationError
+
+VERSION_TABLE = "ragrev_version"
+LOG_TABLE = "ragrev_log"
+LOCK_TABLE = "ragrev_lock"
+#: names ragrev keeps for itself; never listed among a user's tables/collections
+RESERVED_PREFIX = "ragrev_"
+
+#: the fields of a log record (run and step records share one table)
+LOG_FIELDS = (
+    "id", "seq", "type", "run_id", "revision", "direction", "step_index", "digest", "description",
+    "checksum", "outcome", "started", "finished", "rows_done", "resume_token", "captured",
+    "git_commit", "username", "hostname", "owner", "error",
+)
+#: fields holding JSON values (stored as text where the store has no documents)
+LOG_JSON_FIELDS = ("resume_token", "captured")
+
+_ADAPTERS = {
+    "sql": "ragrev.stores.sql:SqlStore",
+    "milvus": "ragrev.stores.milvus:MilvusStore",
+    "mongo": "ragrev.stores.mongo:MongoStore",
+}
+
+_IMPLS: dict[tuple[type, str], Callable] = {}
+_ESTIMATORS: dict[tuple[type, str], Callable] = {}
+
+
+def implementation(op_cls: type, kind: str):
+    """Register ``fn(store, op, ctx) -> rows | None`` as how a store of ``kind``
+    applies ``op_cls``."""
+
+    def deco(fn):
+        _IMPLS[(op_cls, kind)] = fn
+        return fn
+
+    return deco
+
+
+def estimator(op_cls: type, kind: str):
+    """Register ``fn(store, op) -> rows | None``: the rows ``op`` would touch (for ``--plan``)."""
+
+    def deco(fn):
+        _ESTIMATORS[(op_cls, kind)] = fn
+        return fn
+
+    return deco
+
+
+def _lookup(table, op, kind):
+    key = (type(op), kind)
+    if key not in table:
+        module = getattr(type(op), "impl_modules", {}).get(kind)
+        if module:
+            importlib.import_module(module)
+    return table.get(key)
+
+
+def find_implementation(op, kind: str) -> Callable:
+    fn = _lookup(_IMPLS, op, kind)
+    if fn is None:
+        raise OperationError(f"{op.where()}{op.name}: not supported on a {kind} store ({op.store!r})")
+    return fn
+
+
+def open_store(config: StoreConfig) -> "Store":
+    """An (unconnected) adapter for a configured store."""
+    module, _, cls = _ADAPTERS[config.kind].partition(":")
+    return getattr(importlib.import_module(module), cls)(config)
+
+
+class Store:
+    """The protocol every adapter implements. Records are plain dicts with the
+    keys of :data:`LOG_FIELDS`; heads are tuples of revision ids."""
+
+    kind = ""
+
+    def __init__(self, config: StoreConfig):
+        self.config = config
+        self.name = config.name
+
+    # --- lifecycle -------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the connection; raise :class:`~ragrev.errors.StoreUnreachable`."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # --- version and log -------------------------------------------------------------
+    def has_meta(self) -> bool:
+        """True when the version table exists (the store has been migrated before)."""
+        raise NotImplementedError
+
+    def ensure_meta(self) -> None:
+        """Create the version, log and lock tables if missing."""
+        raise NotImplementedError
+
+    def read_heads(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def write_heads(self, heads: tuple[str, ...]) -> None:
+        raise NotImplementedError
+
+    def log_append(self, record: dict) -> None:
+        raise NotImplementedError
+
+    def log_update(self, record_id: str, fields: dict) -> None:
+        raise NotImplementedError
+
+    def log_records(self, revision: str | None = None) -> list[dict]:
+        """Log records (of one revision, or all), oldest first (by ``seq``)."""
+        raise NotImplementedError
+
+    def log_clear(self) -> None:
+        """Forget the step journal (``stamp --purge``)."""
+        raise NotImplementedError
+
+    # --- lock --------------------------------------------------------------------
+    def lock_try(self, owner: str, lease: float) -> str | None:
+        """Take or renew the lease for ``owner``. None when ``owner`` holds it
+        now; otherwise a description of the holder (owner and expiry)."""
+        raise NotImplementedError
+
+    def lock_release(self, owner: str) -> None:
+        raise NotImplementedError
+
+    # --- transactions -----------------------------------------------------------------
+    def revision_scope(self):
+        """Wraps one revision's steps and its stamp (a transaction where the
+        store has one that covers them)."""
+        return nullcontext()
+
+    def step_scope(self):
+        """Wraps one step and its journal record."""
+        return nullcontext()
+
+    @contextmanager
+    def failure_scope(self):
+        """Where the runner writes a failed outcome after a scope was rolled back."""
+        yield
+
+    # --- operations --------------------------------------------------------------------
+    def apply(self, op, ctx):
+        """Run one operation; returns the rows it touched, when known."""
+        return find_implementation(op, self.kind)(self, op, ctx)
+
+    def estimate_rows(self, op) -> int | None:
+        fn = _lookup(_ESTIMATORS, op, self.kind)
+        return fn(self, op) if fn else None
+
+    def preflight(self, ops: list) -> None:
+        """Check a run's operations against the store before anything changes
+        (dimensions, fields, supported index types...); raise
+        :class:`~ragrev.errors.OperationError`."""
+
+    def purge(self, older_than: float | None = None) -> list[str]:
+        """Delete soft-dropped objects (older than ``older_than`` seconds); their names."""
+        return []
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind}, {self.config.display_url})"

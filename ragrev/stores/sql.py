@@ -1,0 +1,378 @@
+"""The SQL store: any SQLAlchemy URL (SQLite, PostgreSQL, MySQL...).
+
+- Version table ``ragrev_version`` (one row per head, as ``alembic_version``),
+  log ``ragrev_log``, lease ``ragrev_lock``.
+- Transactions: by default a revision's steps, their journal records and the
+  version stamp commit in one transaction (``transaction = "revision"``, as
+  Alembic's ``transaction_per_migration``); with ``transaction = "step"`` in
+  the store's table each step commits with its journal record. SQLite and
+  PostgreSQL have transactional DDL (for SQLite the driver's own transaction
+  handling is replaced so that DDL is covered too); on MySQL DDL commits
+  implicitly, so a failure can leave a step half-done there.
+- The lease is taken on its own connection, so renewing it never waits on a
+  migration's transaction (except on SQLite, whose writers exclude each other;
+  the runner renews between revisions there).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from contextlib import contextmanager, nullcontext
+
+from ragrev.errors import ConfigError, StoreUnreachable
+from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, implementation
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.operations import ops as aops
+from alembic.runtime.migration import MigrationContext
+
+from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, render, replay
+
+_meta = sa.MetaData()
+version_table = sa.Table(VERSION_TABLE, _meta, sa.Column("version_num", sa.String(64), primary_key=True))
+_TYPES = {"seq": sa.BigInteger, "step_index": sa.Integer, "rows_done": sa.BigInteger}
+log_table = sa.Table(
+    LOG_TABLE, _meta,
+    *[sa.Column(f, _TYPES.get(f, sa.Text if f in LOG_JSON_FIELDS + ("error", "description") else sa.String(255)),
+                primary_key=(f == "id")) for f in LOG_FIELDS],
+)
+lock_table = sa.Table(
+    LOCK_TABLE, _meta,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+    sa.Column("acquired", sa.Float, nullable=False),
+)
+
+
+class SqlStore(Store):
+    kind = "sql"
+
+    def __init__(self, config):
+        super().__init__(config)
+        mode = config.options.get("transaction", "revision")
+        if mode not in ("revision", "step"):
+            raise ConfigError(f"[stores.{config.name}] transaction must be 'revision' or 'step', not {mode!r}")
+        self.transaction_mode = mode
+        self.engine = None
+        self.conn = None
+        self._depth = 0
+
+    # --- lifecycle -------------------------------------------------------------
+    def connect(self) -> None:
+        url = self.config.url
+        try:
+            if url.startswith("sqlite"):
+                if self.config.path not in ("", ":memory:"):
+                    Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
+                self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+                _transactional_sqlite(self.engine)
+            else:
+                args = {"connect_timeout": 5} if url.startswith(("postgres", "mysql", "mariadb")) else {}
+                self.engine = sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+            self.conn = self.engine.connect()
+            self.conn.commit()
+        except (sa.exc.SQLAlchemyError, ImportError) as e:
+            detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreUnreachable(f"store {self.name!r}: cannot connect to {self.config.display_url}: "
+                                   f"{self.config.scrub(detail)}") from None
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    # --- transactions -------------------------------------------------------------
+    @contextmanager
+    def _tx(self):
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        if self.conn.in_transaction():
+            self.conn.commit()
+        self._depth = 1
+        try:
+            with self.conn.begin():
+                yield
+        finally:
+            self._depth = 0
+
+    def revision_scope(self):
+        return self._tx() if self.transaction_mode == "revision" else nullcontext()
+
+    def step_scope(self):
+        return self._tx()
+
+    def _write(self, stmt, params=None):
+        with self._tx():
+            return self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt)
+
+    def _read(self, stmt):
+        rows = self.conn.execute(stmt).mappings().all()
+        if not self._depth:
+            self.conn.commit()
+        return rows
+
+    # --- version and log -------------------------------------------------------------
+    def has_meta(self) -> bool:
+        found = sa.inspect(self.conn).has_table(VERSION_TABLE)
+        if not self._depth:
+            self.conn.commit()
+        return found
+
+    def ensure_meta(self) -> None:
+        with self._tx():
+            _meta.create_all(self.conn, checkfirst=True)
+
+    def read_heads(self) -> tuple[str, ...]:
+        if not self.has_meta():
+            return ()
+        return tuple(sorted(r["version_num"] for r in self._read(sa.select(version_table.c.version_num))))
+
+    def write_heads(self, heads) -> None:
+        with self._tx():
+            self.ensure_meta()
+            self.conn.execute(version_table.delete())
+            if heads:
+                self.conn.execute(version_table.insert(), [{"version_num": h} for h in heads])
+
+    def log_append(self, record: dict) -> None:
+        with self._tx():
+            self.conn.execute(log_table.insert(), _encode(record))
+
+    def log_update(self, record_id: str, fields: dict) -> None:
+        with self._tx():
+            self.conn.execute(log_table.update().where(log_table.c.id == record_id).values(**_encode(fields)))
+
+    def log_records(self, revision: str | None = None) -> list[dict]:
+        if not sa.inspect(self.conn).has_table(LOG_TABLE):
+            if not self._depth:
+                self.conn.commit()
+            return []
+        q = sa.select(log_table).order_by(log_table.c.seq)
+        if revision is not None:
+            q = q.where(log_table.c.revision == revision)
+        return [_decode(dict(r)) for r in self._read(q)]
+
+    def log_clear(self) -> None:
+        with self._tx():
+            self.conn.execute(log_table.delete())
+
+    @contextmanager
+    def failure_scope(self):
+        if self.conn.in_transaction() and not self._depth:
+            self.conn.rollback()
+        yield
+
+    # --- lock -------------------------------------------------------------------------
+    def lock_try(self, owner: str, lease: float) -> str | None:
+        now = time.time()
+        try:
+            with self.engine.connect() as c:
+                if self.dialect == "sqlite":
+                    c.exec_driver_sql("PRAGMA busy_timeout = 2000")
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+                c.commit()
+                if row is not None and row["owner"] != owner and row["expires"] > now:
+                    return f"{row['owner']} (lease expires in {row['expires'] - now:.0f}s)"
+                with c.begin():
+                    if row is None:
+                        c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease, acquired=now))
+                        return None
+                    res = c.execute(
+                        lock_table.update()
+                        .where(lock_table.c.name == "migrate", lock_table.c.owner == row["owner"],
+                               lock_table.c.expires == row["expires"])
+                        .values(owner=owner, expires=now + lease,
+                                acquired=row["acquired"] if row["owner"] == owner else now)
+                    )
+                    if res.rowcount == 1:
+                        return None
+        except (sa.exc.IntegrityError, sa.exc.OperationalError):
+            pass
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+        if row is None:
+            return "another runner (busy)"
+        if row["owner"] == owner:
+            return None
+        return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - time.time()):.0f}s)"
+
+    def lock_release(self, owner: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(lock_table.delete().where(lock_table.c.name == "migrate", lock_table.c.owner == owner))
+
+    # --- operations --------------------------------------------------------------------
+    def operations(self) -> Operations:
+        return Operations(MigrationContext.configure(connection=self.conn))
+
+    def user_tables(self) -> list[str]:
+        names = sa.inspect(self.conn).get_table_names()
+        return sorted(n for n in names if not n.startswith("ragrev_"))
+
+    def purge(self, older_than: float | None = None) -> list[str]:
+        dropped = []
+        now = time.time()
+        with self._tx():
+            for name in sa.inspect(self.conn).get_table_names():
+                if not name.startswith(TRASH_PREFIX):
+                    continue
+                stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
+                if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
+                    continue
+                self.conn.execute(sa.text(f'DROP TABLE "{name}"'))
+                dropped.append(name)
+        return dropped
+
+
+def trash_name(table: str, suffix: str = "") -> str:
+    name = f"{TRASH_PREFIX}{int(time.time())}_{table}" + (f"_{suffix}" if suffix else "")
+    return name[:63]
+
+
+def _encode(record: dict) -> dict:
+    return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in record.items() if k in LOG_FIELDS}
+
+
+def _decode(row: dict) -> dict:
+    for k in LOG_JSON_FIELDS:
+        if row.get(k) is not None:
+            row[k] = json.loads(row[k])
+    return row
+
+
+def _transactional_sqlite(engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, emit BEGIN, so DDL is transactional."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+# --- implementations ---------------------------------------------------------------------
+
+def _table_exists(store: SqlStore, name, schema=None) -> bool:
+    return sa.inspect(store.conn).has_table(name, schema=schema)
+
+
+@implementation(SqlOp, "sql")
+def _apply_sql(store: SqlStore, op: SqlOp, ctx):
+    m = op.mop
+    ops = store.operations()
+    if isinstance(m, aops.DropTableOp):
+        return _soft_drop_table(store, ops, m, ctx)
+    if isinstance(m, aops.DropColumnOp):
+        return _drop_column(store, ops, m, ctx)
+    if isinstance(m, aops.AlterColumnOp):
+        ctx.captured["reverse_code"] = _alter_reverse_code(store, m)
+    if isinstance(m, aops.DropIndexOp) and m.table_name:
+        ctx.captured["reverse_code"] = _index_code(store, m)
+    ops.invoke(m)
+    return None
+
+
+def _soft_drop_table(store, ops, m, ctx):
+    trash = ctx.captured.get("trash") or trash_name(m.table_name)
+    if ctx.resuming and not _table_exists(store, m.table_name, m.schema) and _table_exists(store, trash, m.schema):
+        return None
+    ops.rename_table(m.table_name, trash, schema=m.schema)
+    ctx.captured["trash"] = trash
+    return None
+
+
+def _reflected_column(store, table, column, schema=None):
+    for col in sa.inspect(store.conn).get_columns(table, schema=schema):
+        if col["name"] == column:
+            return col
+    raise ConfigError(f"table {table!r} has no column {column!r}")
+
+
+def _drop_column(store, ops, m, ctx):
+    info = _reflected_column(store, m.table_name, m.column_name, m.schema)
+    column = sa.Column(info["name"], info["type"], nullable=info.get("nullable", True),
+                       server_default=sa.text(info["default"]) if info.get("default") is not None else None)
+    ctx.captured["column_code"] = render([aops.AddColumnOp(m.table_name, column, schema=m.schema)])
+    pk = sa.inspect(store.conn).get_pk_constraint(m.table_name, schema=m.schema).get("constrained_columns") or []
+    if pk:
+        trash = trash_name(m.table_name, m.column_name)
+        cols = ", ".join(f'"{c}"' for c in pk + [m.column_name])
+        store.conn.execute(sa.text(f'CREATE TABLE "{trash}" AS SELECT {cols} FROM "{m.table_name}"'))
+        ctx.captured["values_table"] = trash
+        ctx.captured["key"] = pk
+    if store.dialect == "sqlite":
+        with ops.batch_alter_table(m.table_name, schema=m.schema) as b:
+            b.drop_column(m.column_name)
+    else:
+        ops.invoke(m)
+    return None
+
+
+def _index_code(store, m) -> str:
+    for ix in sa.inspect(store.conn).get_indexes(m.table_name, schema=m.schema):
+        if ix["name"] == m.index_name:
+            return render([aops.CreateIndexOp(m.index_name, m.table_name, ix["column_names"],
+                                              schema=m.schema, unique=bool(ix.get("unique")))])
+    raise ConfigError(f"table {m.table_name!r} has no index {m.index_name!r}")
+
+
+def _alter_reverse_code(store, m) -> str:
+    info = _reflected_column(store, m.table_name, m.column_name, m.schema)
+    kw = {"existing_type": info["type"]}
+    if m.modify_name:
+        kw["new_column_name"] = m.column_name
+    if m.modify_type is not None:
+        kw["type_"] = info["type"]
+    if m.modify_nullable is not None:
+        kw["nullable"] = info.get("nullable", True)
+    if m.modify_server_default is not False:
+        kw["server_default"] = sa.text(info["default"]) if info.get("default") is not None else None
+    rev = aops.AlterColumnOp(m.table_name, m.modify_name or m.column_name, schema=m.schema,
+                             existing_type=info["type"], modify_name=kw.get("new_column_name"),
+                             modify_type=kw.get("type_"), modify_nullable=kw.get("nullable"),
+                             modify_server_default=kw.get("server_default", False))
+    return render([rev])
+
+
+@implementation(SqlBatch, "sql")
+def _apply_batch(store: SqlStore, op: SqlBatch, ctx):
+    ops = store.operations()
+    with ops.batch_alter_table(op.table_name, schema=op.schema, **op.kwargs) as b:
+        for m in op.ops:
+            b.invoke(m)
+    return None
+
+
+@implementation(RestoreColumn, "sql")
+def _apply_restore_column(store: SqlStore, op: RestoreColumn, ctx):
+    ops = store.operations()
+    (add,) = replay(op.column_code, store.dialect)
+    column = add.column
+    not_null = column.nullable is False
+    column.nullable = True
+    if not any(c["name"] == op.column_name for c in sa.inspect(store.conn).get_columns(op.table_name, schema=op.schema)):
+        ops.add_column(op.table_name, column, schema=op.schema)
+    if op.values_table and _table_exists(store, op.values_table, op.schema):
+        match = " AND ".join(f'"{op.values_table}"."{k}" = "{op.table_name}"."{k}"' for k in op.key)
+        store.conn.execute(sa.text(
+            f'UPDATE "{op.table_name}" SET "{op.column_name}" = '
+            f'(SELECT "{op.values_table}"."{op.column_name}" FROM "{op.values_table}" WHERE {match})'
+        ))
+        store.conn.execute(sa.text(f'DROP TABLE "{op.values_table}"'))
+    if not_null:
+        with ops.batch_alter_table(op.table_name, schema=op.schema) as b:
+            b.alter_column(op.column_name, existing_type=column.type, nullable=False)
+    return None
