@@ -106,7 +106,7 @@ class SqlOp(Operation):
             return self.inverse(RestoreColumn(m.table_name, m.column_name, captured["column_code"],
                                               captured.get("values_table"), captured.get("key"), m.schema))
         if captured and "reverse_code" in captured:  # the object as it was, captured at apply time
-            return self.inverse(*[SqlOp(x) for x in replay(captured["reverse_code"], "sqlite")])
+            return self.inverse(*replay(captured["reverse_code"]))
         if isinstance(m, aops.DropIndexOp):
             raise Irreversible(f"drop_index {m.index_name!r}: no captured index definition (was the revision stamped?)")
         if isinstance(m, (aops.ExecuteSQLOp, aops.BulkInsertOp)):
@@ -144,6 +144,8 @@ class SqlBatch(Operation):
         return all(not isinstance(m, aops.DropColumnOp) and _has_reverse(m) for m in self.ops)
 
     def reverse(self, captured):
+        if captured and "reverse_code" in captured:  # columns as they were, captured at apply time
+            return self.inverse(*replay(captured["reverse_code"]))
         try:
             rev = [m.reverse() for m in reversed(self.ops)]
         except (NotImplementedError, ValueError):
@@ -216,11 +218,11 @@ class _BatchRecorder(BatchOperations):
 
 
 def replay(code: str, dialect: str = "sqlite") -> list:
-    """Alembic operations from code rendered by :func:`render` (the journal
-    keeps captured definitions this way)."""
+    """ragrev operations (:class:`SqlOp`, :class:`SqlBatch`) from code rendered
+    by :func:`render` (the journal keeps captured definitions this way)."""
     import sqlalchemy as sa
 
     out = []
-    rec = SqlRecorder(lambda o: out.append(o.mop), dialect)
+    rec = SqlRecorder(out.append, dialect)
     exec(compile(code, "<ragrev journal>", "exec"), {"op": rec, "sa": sa})
     return out

@@ -28,7 +28,7 @@ from alembic.operations import Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
 
-from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, render, replay
+from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, _has_reverse, render, replay
 
 _meta = sa.MetaData()
 version_table = sa.Table(VERSION_TABLE, _meta, sa.Column("version_num", sa.String(64), primary_key=True))
@@ -330,6 +330,10 @@ def _index_code(store, m) -> str:
 
 
 def _alter_reverse_code(store, m) -> str:
+    return render([_alter_reverse(store, m)])
+
+
+def _alter_reverse(store, m):
     info = _reflected_column(store, m.table_name, m.column_name, m.schema)
     kw = {"existing_type": info["type"]}
     if m.modify_name:
@@ -344,12 +348,15 @@ def _alter_reverse_code(store, m) -> str:
                              existing_type=info["type"], modify_name=kw.get("new_column_name"),
                              modify_type=kw.get("type_"), modify_nullable=kw.get("nullable"),
                              modify_server_default=kw.get("server_default", False))
-    return render([rev])
+    return rev
 
 
 @implementation(SqlBatch, "sql")
 def _apply_batch(store: SqlStore, op: SqlBatch, ctx):
     ops = store.operations()
+    if all(isinstance(m, aops.AlterColumnOp) or _has_reverse(m) for m in op.ops):
+        rev = [_alter_reverse(store, m) if isinstance(m, aops.AlterColumnOp) else m.reverse() for m in reversed(op.ops)]
+        ctx.captured["reverse_code"] = render(rev, batch_table=op.table_name)
     with ops.batch_alter_table(op.table_name, schema=op.schema, **op.kwargs) as b:
         for m in op.ops:
             b.invoke(m)
@@ -360,7 +367,7 @@ def _apply_batch(store: SqlStore, op: SqlBatch, ctx):
 def _apply_restore_column(store: SqlStore, op: RestoreColumn, ctx):
     ops = store.operations()
     (add,) = replay(op.column_code, store.dialect)
-    column = add.column
+    column = add.mop.column
     not_null = column.nullable is False
     column.nullable = True
     if not any(c["name"] == op.column_name for c in sa.inspect(store.conn).get_columns(op.table_name, schema=op.schema)):

@@ -1,0 +1,94 @@
+"""Shared fixtures: a project builder (``ragrev.toml`` + revision files in a
+temporary directory), a CLI runner, and SQL store URLs (SQLite, and the
+PostgreSQL that runs on the machine; each test gets its own database)."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ragrev.cli import cli
+
+PG_ADMIN_URL = os.environ.get("RAGREV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class Project:
+    """A ragrev project in a temporary directory."""
+
+    def __init__(self, root: Path, stores: dict[str, str], options: str = ""):
+        self.root = root
+        self.revisions = root / "revisions"
+        self.revisions.mkdir(parents=True, exist_ok=True)
+        self.stores = stores
+        lines = ["[ragrev]", 'script_location = "revisions"', 'lock_timeout = "1s"', 'lock_lease = "2s"', options, ""]
+        for name, spec in stores.items():
+            lines.append(f"[stores.{name}]")
+            if isinstance(spec, dict):
+                lines += [f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in spec.items()]
+            else:
+                lines.append(f'url = "{spec}"')
+            lines.append("")
+        self.config = root / "ragrev.toml"
+        self.config.write_text("\n".join(lines))
+
+    def add(self, rev: str, down, body: str, message: str | None = None, name: str | None = None, **header) -> Path:
+        """Write a revision file; ``body`` holds upgrade()/downgrade() (dedented)."""
+        extra = "".join(f"{k} = {v!r}\n" for k, v in header.items())
+        text = (f'"""{message or "revision " + rev}"""\nimport sqlalchemy as sa\n\n'
+                f"revision = {rev!r}\ndown_revision = {down!r}\n{extra}\n\n" + textwrap.dedent(body).strip() + "\n")
+        path = self.revisions / f"{name or rev}.py"
+        path.write_text(text)
+        return path
+
+    def cli(self, *args, expect: int | None = 0):
+        result = CliRunner().invoke(cli, ["-c", str(self.config), *args], catch_exceptions=False)
+        if expect is not None:
+            assert result.exit_code == expect, f"exit {result.exit_code} != {expect}:\n{result.output}"
+        return result
+
+    def run(self, *args, env=None, **kw):
+        """ragrev in a subprocess (for kill and concurrency tests)."""
+        import subprocess
+
+        return subprocess.Popen([sys.executable, "-m", "ragrev", "-c", str(self.config), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})}, **kw)
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    def make(stores, options: str = "", sub: str = "proj") -> Project:
+        return Project(tmp_path / sub, stores, options)
+
+    return make
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    sa = pytest.importorskip("sqlalchemy")
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as c:
+            name = "ragrev_t_" + uuid.uuid4().hex[:10]
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as e:  # pragma: no cover - CI starts PostgreSQL
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {e}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request, tmp_path):
+    """Each SQL test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    return request.getfixturevalue("pg_url")
