@@ -189,10 +189,11 @@ def _migrate(ctx, direction, target, plan, as_json, stores, allow_edited, quiet)
                                allow_edited=allow_edited, reporter=reporter)
     if as_json:
         return _echo_json({"direction": direction, "target": target, "planned": plan, "revisions": actions})
+    if not actions:
+        click.echo("Nothing to do: every store is at the target.")
+        return
     if plan:
-        if not actions:
-            click.echo("Nothing to do: every store is at the target.")
-        click.echo(f"{direction} plan to {target} (nothing has been changed):" if actions else "", nl=bool(actions))
+        click.echo(f"{'upgrade' if direction == 'up' else 'downgrade'} plan to {target} (nothing has been changed):")
         for a in actions:
             click.echo(f"{a['revision']}  {a['message']}  [{a['store']}, {a['mode']}]")
             for s in a["steps"]:
@@ -201,9 +202,6 @@ def _migrate(ctx, direction, target, plan, as_json, stores, allow_edited, quiet)
                 click.echo(f"    {s['index']}. {s['description']}{rows}{done}")
             if not a["steps"]:
                 click.echo("    (no steps: stamp only)")
-        return
-    if not actions:
-        click.echo("Nothing to do: every store is at the target.")
         return
     n = len({a["revision"] for a in actions})
     click.echo(f"{'Upgraded' if direction == 'up' else 'Downgraded'}: {n} revision(s) over "
@@ -298,6 +296,61 @@ def purge(ctx, older_than, stores):
             click.echo(f"{store}: purged {n}")
         if not names:
             click.echo(f"{store}: no trash")
+
+
+# --- code review -----------------------------------------------------------------------------
+
+def _problems(count: int, what: str):
+    from ragrev.errors import ProblemsFound
+
+    raise ProblemsFound(f"{what} found {count} problem(s)")
+
+
+@cli.command()
+@click.option("--stores", "with_stores", is_flag=True,
+              help="Also compare applied revisions with their files in every store (connects to them).")
+@store_option
+@json_option
+@click.pass_context
+def check(ctx, with_stores, stores, as_json):
+    """Check the revision graph, revisions/ragrev.sum and lint every revision (exit 4 on findings)."""
+    from ragrev import review as rv
+
+    report = rv.check(_config(ctx), with_stores, list(stores) or None)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(rv.check_text(report))
+    if report["findings"]:
+        _problems(len(report["findings"]), "check")
+
+
+@cli.command()
+@click.option("--base", default=None, metavar="REF",
+              help="Git ref to review against (default: origin/HEAD, origin/main, main, origin/master or master).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.pass_context
+def review(ctx, base, fmt):
+    """Review the revisions this branch adds, changes or deletes against REF (exit 4 on problems)."""
+    from ragrev import review as rv
+
+    report = rv.review(_config(ctx), base)
+    if fmt == "json":
+        _echo_json(report)
+    else:
+        click.echo(rv.to_markdown(report), nl=False)
+    if not report["ok"]:
+        _problems(len(report["findings"]) + report["after_merge"]["multiple_heads"], "review")
+
+
+@cli.command("hash")
+@click.pass_context
+def hash_(ctx):
+    """Rewrite revisions/ragrev.sum from the revision files."""
+    from ragrev import review as rv
+
+    path, count = rv.hash_revisions(_config(ctx))
+    click.echo(f"  Wrote {path} ({count} revision(s))")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ragrev.config import Config
-from ragrev.errors import BadInput, ConfigError, RagrevError
+from ragrev.errors import BadInput, MultipleHeads
 from ragrev.graph import Revision, RevisionMap
 from ragrev.script import ScriptDirectory, new_rev_id
 from ragrev.templating import find_template, render_revision
@@ -52,8 +52,6 @@ def revision(config: Config, message: str, template: str | None = None, head: st
     if head is None:
         heads = graph.heads
         if len(heads) > 1 and not branch_label:
-            from ragrev.errors import MultipleHeads
-
             raise MultipleHeads(heads, "head")
         parents = tuple(heads[:1]) if heads else ()
         if branch_label and len(heads) > 1:
@@ -291,12 +289,7 @@ def stamp(config: Config, rev: str, store_names=None, purge: bool = False) -> li
     out = []
     with Runner(config, store_names=store_names) as runner:
         graph = runner.graph
-        if purge:
-            runner.scripts.load_all()
-            for name in runner.store_names:
-                store = runner.stores.get(name) or _connect(runner, name)
-        else:
-            runner.open()
+        runner.open()
         stores = [runner.stores[n] for n in runner.store_names]
         with Leases(stores, config.lock_timeout, config.lock_lease) as leases:
             for store in stores:
@@ -350,12 +343,3 @@ def applied_by_store(config: Config) -> dict[str, tuple]:
             out[name] = store.read_heads()
     return out
 
-
-def load(config_path) -> Config:
-    from ragrev.config import load_config
-
-    return load_config(config_path)
-
-
-__all__ = [n for n in dir() if not n.startswith("_")]
-_ = (ConfigError, RagrevError)
