@@ -33,8 +33,31 @@ store_option = click.option("--store", "stores", multiple=True, metavar="NAME",
                             help="Limit to this store (repeatable).")
 
 
+class _OneLine(click.ClickException):
+    """A usage error (missing option, unknown command...) shown as one line, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"ragrev: error: {self.message}", err=True)
+
+
+def _one_line(e: click.UsageError, where: str = "ragrev") -> click.ClickException:
+    if type(e).__name__ == "NoArgsIsHelpError":  # bare 'ragrev': click prints the help
+        return e
+    if e.ctx is not None and e.ctx.parent is not None:
+        where = e.ctx.command_path
+    return _OneLine(f"{e.format_message().rstrip('.')} (see '{where} --help')")
+
+
 class RagrevGroup(click.Group):
-    """Turns ragrev's errors into one line and an exit code."""
+    """Turns ragrev's errors, and click's usage errors, into one line and an exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            raise _one_line(e) from None
 
     def invoke(self, ctx):
         from ragrev.errors import RagrevError
@@ -46,6 +69,8 @@ class RagrevGroup(click.Group):
 
             click.echo(f"ragrev: error: {scrub(str(e))}", err=True)
             ctx.exit(e.exit_code)
+        except click.UsageError as e:
+            raise _one_line(e, " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))) from None
 
 
 @click.group(cls=RagrevGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,10 +155,11 @@ def branches(ctx, verbose, as_json):
     graph, revs = commands.branches(_config(ctx))
     if as_json:
         return _echo_json([commands.rev_json(graph, r) for r in revs])
-    for r in revs:
+    for r in revs:  # as alembic branches: each block ends with an empty line
         click.echo(commands.fmt_verbose(graph, r) if verbose else commands.fmt_rev(graph, r))
         for child in graph.children(r.revision):
-            click.echo(" " * len(r.revision) + " -> " + commands.fmt_rev(graph, graph.revisions[child], doc=not verbose))
+            click.echo(" " * len(r.revision) + " -> " + commands.fmt_rev(graph, graph.revisions[child], doc=verbose))
+        click.echo("")
 
 
 @cli.command()
@@ -155,12 +181,15 @@ def history(ctx, rev_range, verbose, indicate_current, as_json):
             at.setdefault(h, []).append(store)
     if as_json:
         return _echo_json([{**commands.rev_json(graph, r), "current_in": at.get(r.revision, [])} for r in revs])
+    lines = []
     for r in revs:
         mark = ("current: " + ", ".join(at[r.revision])) if r.revision in at else ""
         if verbose:
-            click.echo(commands.fmt_verbose(graph, r, mark))
+            lines.append(commands.fmt_verbose(graph, r, mark))
         else:
-            click.echo(commands.fmt_rev(graph, r, parents=True, doc=True, current=mark))
+            lines.append(commands.fmt_rev(graph, r, parents=True, doc=True, current=mark))
+    if lines:  # one write: long histories print fast
+        click.echo("\n".join(lines))
 
 
 @cli.command()
@@ -340,7 +369,8 @@ def review(ctx, base, fmt):
     else:
         click.echo(rv.to_markdown(report), nl=False)
     if not report["ok"]:
-        _problems(len(report["findings"]) + report["after_merge"]["multiple_heads"], "review")
+        merge = report["after_merge"]
+        _problems(len(report["findings"]) + bool(merge["multiple_heads"] or merge["error"]), "review")
 
 
 @cli.command("hash")

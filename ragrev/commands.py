@@ -24,6 +24,11 @@ from ragrev.templating import find_template, render_revision
 def init(directory: str | Path, template: str = "generic") -> list[Path]:
     """Write a new project (``ragrev.toml``, ``revisions/``) from a template."""
     src = find_template(template, None)
+    if not (src / "ragrev.toml").is_file():
+        from ragrev.templating import project_templates
+
+        raise BadInput(f"template {template!r} is a revision template only; project templates: "
+                       f"{', '.join(project_templates())}")
     dest = Path(directory)
     if (dest / "ragrev.toml").exists():
         raise BadInput(f"{dest / 'ragrev.toml'} already exists")
@@ -43,25 +48,31 @@ def init(directory: str | Path, template: str = "generic") -> list[Path]:
 def revision(config: Config, message: str, template: str | None = None, head: str | None = None,
              branch_label: str | None = None, depends_on=(), rev_id: str | None = None,
              splice: bool = False) -> Path:
-    """Write a new revision file on top of ``head`` (default: the single head)."""
+    """Write a new revision file on top of ``head`` (default: the single
+    head; ``base`` starts a new base; any target, e.g. a branch point or
+    ``LABEL@head``, names the parent). ``depends_on`` entries are checked and
+    written as ids, except branch labels, which are kept (as Alembic)."""
     scripts = ScriptDirectory(config.script_location)
     graph = scripts.revision_map
     rev_id = rev_id or new_rev_id()
-    if rev_id in graph.revisions:
-        raise BadInput(f"revision id {rev_id!r} already exists")
     if head is None:
-        heads = graph.heads
-        if len(heads) > 1 and not branch_label:
-            raise MultipleHeads(heads, "head")
-        parents = tuple(heads[:1]) if heads else ()
-        if branch_label and len(heads) > 1:
-            parents = ()
-    elif head == "base":
-        parents = ()
+        if len(graph.heads) > 1:
+            raise MultipleHeads(graph.heads, "head")
+        parents = graph.heads
     else:
         parents = graph.resolve(head)
-    deps = tuple(graph.get(d).revision for d in depends_on) if depends_on else ()
+    deps = tuple(d if d in graph.branch_labels else graph.get(d).revision for d in depends_on or ())
+    _check_new(graph, rev_id, parents, branch_label, deps)
     return _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template)
+
+
+def _check_new(graph: RevisionMap, rev_id: str, parents, branch_label, deps) -> None:
+    """Refuse (before writing) a revision the graph would reject: an id taken,
+    reserved or with ``@+-:``, a label taken, a cycle..."""
+    if rev_id in graph.revisions:
+        raise BadInput(f"revision id {rev_id!r} already exists")
+    new = Revision(rev_id, tuple(parents), branch_label or (), deps, path="(new revision)")
+    RevisionMap(lambda: [*graph.revisions.values(), new]).heads  # noqa: B018 - validates
 
 
 def merge(config: Config, message: str, revisions: list[str], rev_id: str | None = None) -> Path:
@@ -75,7 +86,9 @@ def merge(config: Config, message: str, revisions: list[str], rev_id: str | None
                 parents.append(rid)
     if len(parents) < 2:
         raise BadInput(f"merge needs at least two revisions; {' '.join(revisions)} names {len(parents)}")
-    return _write_revision(config, scripts, rev_id or new_rev_id(), message, tuple(parents), None, (), "merge")
+    rev_id = rev_id or new_rev_id()
+    _check_new(graph, rev_id, parents, None, ())
+    return _write_revision(config, scripts, rev_id, message, tuple(parents), None, (), "merge")
 
 
 def _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template) -> Path:
@@ -83,7 +96,7 @@ def _write_revision(config, scripts, rev_id, message, parents, branch_label, dep
     path.parent.mkdir(parents=True, exist_ok=True)
     text = render_revision(
         template or "generic", config.templates_dir,
-        rev_id=rev_id, message=message, down_revision=_literal(parents),
+        rev_id=rev_id, message=message, down_revision=_literal(parents), revises=", ".join(parents),
         branch_labels=repr(branch_label) if branch_label else "None", depends_on=_literal(deps),
         create_date=_dt.datetime.now(_dt.timezone.utc).isoformat(sep=" ", timespec="seconds"),
         stores=list(config.stores), store_kinds={n: s.kind for n, s in config.stores.items()},
@@ -117,52 +130,104 @@ def _graph(config: Config) -> RevisionMap:
     return ScriptDirectory(config.script_location).revision_map
 
 
+class _Shape:
+    """What the graph commands print about each revision, computed once per
+    graph: the branch labels that cover it, and who depends on it.
+
+    As Alembic shows them, a label covers the labelled revision, its
+    descendants (``down_revision``), and its ancestors down to (not including)
+    the nearest revision that has several children or dependents, or is a
+    merge point.
+    """
+
+    def __init__(self, graph: RevisionMap):
+        self.graph = graph
+        self.heads = set(graph.heads)
+        self.dependents: dict[str, int] = {}
+        for rid in graph.revisions:
+            for d in graph.dependencies(rid):
+                self.dependents[d] = self.dependents.get(d, 0) + 1
+        labels: dict[str, list[str]] = {}
+        revs = graph.revisions
+        for label, rid in sorted(graph.branch_labels.items()):
+            covered = graph.descendants([rid], include_depends=False)
+            node = rid
+            while len(graph.children(node)) + self.dependents.get(node, 0) <= 1 and not revs[node].is_merge:
+                covered.add(node)
+                if not revs[node].down_revision:
+                    break
+                node = revs[node].down_revision[0]
+            for r in covered:
+                labels.setdefault(r, []).append(label)
+        self.labels = {r: tuple(ls) for r, ls in labels.items()}
+
+    def head_flag(self, rid: str, effective: bool = True) -> str:
+        if rid not in self.heads:
+            return ""
+        return " (effective head)" if effective and self.dependents.get(rid) else " (head)"
+
+    def tree_flags(self, rid: str) -> str:
+        return ((" (branchpoint)" if len(self.graph.children(rid)) > 1 else "")
+                + (" (mergepoint)" if len(self.graph.revisions[rid].down_revision) > 1 else ""))
+
+
+_SHAPES: dict[int, _Shape] = {}
+
+
+def _shape(graph: RevisionMap) -> _Shape:
+    shape = _SHAPES.get(id(graph))
+    if shape is None or shape.graph is not graph:
+        _SHAPES.clear()  # one graph at a time: a CLI process loads one
+        shape = _SHAPES[id(graph)] = _Shape(graph)
+    return shape
+
+
 def fmt_rev(graph: RevisionMap, rev: Revision, *, parents=False, doc=False, branches=True, tree=True,
             heads=True, current: str = "") -> str:
-    """A revision on one line, as ``alembic history`` prints it."""
-    text = rev.revision
+    """A revision on one line, as ``alembic history`` prints it:
+    ``DOWN (DEPENDS_ON) -> REV (LABELS) (head) (CURRENT) (branchpoint)
+    (mergepoint), MESSAGE``. A head that other revisions depend on is an
+    ``(effective head)``, as in Alembic."""
+    shape = _shape(graph)
+    rid = rev.revision
+    text = rid
     if parents:
         down = ", ".join(rev.down_revision) if rev.down_revision else "<base>"
         if rev.depends_on:
             text = f"{down} ({', '.join(rev.depends_on)}) -> {text}"
         else:
             text = f"{down} -> {text}"
-    if branches and rev.branch_labels:
-        text += f" ({', '.join(rev.branch_labels)})"
-    if heads and rev.revision in graph.heads:
-        text += " (head)"
+    if branches and rid in shape.labels:
+        text += f" ({', '.join(shape.labels[rid])})"
+    if heads:
+        text += shape.head_flag(rid)
     if current:
         text += f" ({current})"
     if tree:
-        if len(graph.children(rev.revision)) > 1:
-            text += " (branchpoint)"
-        if len(rev.down_revision) > 1:
-            text += " (mergepoint)"
+        text += shape.tree_flags(rid)
     if doc:
         text += f", {rev.message}"
     return text
 
 
 def fmt_verbose(graph: RevisionMap, rev: Revision, current: str = "") -> str:
-    """A revision as a block, as ``alembic history -v`` prints it."""
-    flags = ""
-    if rev.revision in graph.heads:
-        flags += " (head)"
-    if len(graph.children(rev.revision)) > 1:
-        flags += " (branchpoint)"
-    if len(rev.down_revision) > 1:
-        flags += " (mergepoint)"
+    """A revision as a block, as ``alembic history -v`` and ``alembic show``
+    print it (ending with an empty line)."""
+    shape = _shape(graph)
+    rid = rev.revision
+    children = graph.children(rid)
+    flags = shape.head_flag(rid, effective=False) + shape.tree_flags(rid)
     if current:
         flags += f" ({current})"
-    lines = [f"Rev: {rev.revision}{flags}"]
+    lines = [f"Rev: {rid}{flags}"]
     down = ", ".join(rev.down_revision) if rev.down_revision else "<base>"
     lines.append(("Merges: " if len(rev.down_revision) > 1 else "Parent: ") + down)
     if rev.depends_on:
         lines.append("Also depends on: " + ", ".join(rev.depends_on))
-    if len(graph.children(rev.revision)) > 1:
-        lines.append("Branches into: " + ", ".join(graph.children(rev.revision)))
-    if rev.branch_labels:
-        lines.append("Branch names: " + ", ".join(rev.branch_labels))
+    if len(children) > 1:
+        lines.append("Branches into: " + ", ".join(children))
+    if rid in shape.labels:
+        lines.append("Branch names: " + ", ".join(shape.labels[rid]))
     lines.append(f"Path: {rev.path}")
     doc = rev.payload.doc.strip() if rev.payload is not None else rev.message
     lines.append("")
@@ -197,12 +262,12 @@ def history(config: Config, rev_range: str | None = None, current: dict | None =
 
 
 def show(config: Config, rev: str):
+    """The revisions ``rev`` names: an id, prefix or label, ``head``/``heads``,
+    ``LABEL@head``, ``REV+N``...; ``base`` shows the bases."""
     graph = _graph(config)
-    if rev in ("head", "heads"):
-        return graph, [graph.revisions[h] for h in graph.resolve(rev)]
     if rev == "base":
         return graph, [graph.revisions[b] for b in graph.bases]
-    return graph, [graph.get(rev)]
+    return graph, [graph.revisions[r] for r in graph.resolve(rev)]
 
 
 # --- store commands -------------------------------------------------------------------------

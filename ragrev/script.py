@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -26,19 +27,35 @@ from ragrev.graph import Revision, RevisionMap, normalize_ids
 _HEADER_KEYS = ("revision", "down_revision", "branch_labels", "depends_on")
 _ASSIGN = re.compile(r"^(revision|down_revision|branch_labels|depends_on)\s*(?::[^=]*)?=\s*(.+?)\s*(?:#.*)?$", re.M)
 _DOCSTRING = re.compile(r'^\s*(?:[rRuU]?)("""|\'\'\')(.*?)\1', re.S)
+#: the common right-hand sides, read without ``ast`` (the hot path on large histories)
+_SIMPLE = re.compile(r"""^(?:"([^"\\\n]*)"|'([^'\\\n]*)'|None)$""")
+
+
+def _literal(rhs: str):
+    m = _SIMPLE.match(rhs)
+    if m is None:
+        return ast.literal_eval(rhs)
+    return m.group(1) if m.group(1) is not None else m.group(2)
 
 
 class Script:
     """One revision file: its header, and its module once imported."""
 
-    def __init__(self, path: Path, revision: str, down_revision, branch_labels, depends_on, doc: str, module=None):
-        self.path = Path(path)
+    def __init__(self, path: Path | str, revision: str, down_revision, branch_labels, depends_on, doc: str,
+                 module=None):
+        self._path = path
         self.revision = revision
         self.down_revision = normalize_ids(down_revision)
         self.branch_labels = normalize_ids(branch_labels)
         self.depends_on = normalize_ids(depends_on)
         self.doc = doc or ""
         self._module = module
+
+    @property
+    def path(self) -> Path:
+        if not isinstance(self._path, Path):  # kept as text until asked: cheaper on large histories
+            self._path = Path(self._path)
+        return self._path
 
     @property
     def message(self) -> str:
@@ -73,7 +90,7 @@ class Script:
             branch_labels=self.branch_labels,
             depends_on=self.depends_on,
             message=self.message,
-            path=str(self.path),
+            path=str(self._path),
             payload=self,
         )
 
@@ -117,11 +134,12 @@ def line_in(exc: BaseException, path) -> int | None:
     return line
 
 
-def read_header(path: Path) -> Script:
+def read_header(path: Path | str) -> Script:
     """Read a revision file's header without importing it (falls back to an
     import when the header is not made of literals)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise RevisionFileError(f"cannot read: {e}", str(path)) from None
     values = {}
@@ -131,12 +149,12 @@ def read_header(path: Path) -> Script:
             values = None  # assigned twice: let the import decide
             break
         try:
-            values[key] = ast.literal_eval(rhs)
+            values[key] = _literal(rhs)
         except (ValueError, SyntaxError):
             values = None
             break
     if values is None or "revision" not in values:
-        module = import_revision_file(path)
+        module = import_revision_file(Path(path))
         if not isinstance(getattr(module, "revision", None), str):
             raise RevisionFileError("no 'revision = \"<id>\"' at module level", str(path))
         values = {k: getattr(module, k, None) for k in _HEADER_KEYS}
@@ -167,14 +185,24 @@ class ScriptDirectory:
         self._map: RevisionMap | None = None
 
     def files(self) -> list[Path]:
-        if not self.directory.is_dir():
-            raise ConfigError(f"no revision directory at {self.directory} (script_location)")
-        return sorted(p for p in self.directory.glob("*.py") if not p.name.startswith(("_", ".")))
+        return [Path(p) for p in self._file_names()]
+
+    def _file_names(self) -> list[str]:
+        """The revision files' paths as text, sorted by name (``*.py`` not
+        starting with ``_`` or ``.``)."""
+        try:
+            with os.scandir(self.directory) as it:
+                names = sorted(e.name for e in it if e.name.endswith(".py") and not e.name.startswith(("_", "."))
+                               and e.is_file())
+        except (FileNotFoundError, NotADirectoryError):
+            raise ConfigError(f"no revision directory at {self.directory} (script_location)") from None
+        base = os.fspath(self.directory)
+        return [os.path.join(base, n) for n in names]
 
     @property
     def scripts(self) -> list[Script]:
         if self._scripts is None:
-            self._scripts = [read_header(p) for p in self.files()]
+            self._scripts = [read_header(p) for p in self._file_names()]
         return self._scripts
 
     @property

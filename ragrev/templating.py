@@ -3,8 +3,11 @@
 Templates are folders: ``ragrev.toml`` and anything else ``ragrev init``
 copies, and ``revision.py.tmpl`` which ``ragrev revision`` fills in
 (``string.Template`` syntax: ``${rev_id}``, ``${message}``,
-``${down_revision}``, ``${branch_labels}``, ``${depends_on}``,
-``${create_date}``, ``${store_hints}``). The shipped ones live in the
+``${down_revision}`` / ``${branch_labels}`` / ``${depends_on}`` (Python
+literals), ``${revises}`` (the parent ids as text, for the docstring),
+``${create_date}``, ``${store_hints}``, ``${first_store}``). A template with
+a ``ragrev.toml`` is a project template (``ragrev init``); the others are
+revision templates only. The shipped ones live in the
 package (``ragrev/templates/`` in a wheel, ``templates/`` in a source
 checkout); a project's own ``templates/NAME/`` comes first.
 """
@@ -28,6 +31,12 @@ def available(project_dir: Path | None = None) -> list[str]:
         if base and Path(base).is_dir():
             names |= {p.name for p in Path(base).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
     return sorted(names)
+
+
+def project_templates() -> list[str]:
+    """The shipped templates ``ragrev init`` accepts (those with a ``ragrev.toml``)."""
+    base = shipped_templates_dir()
+    return sorted(p.name for p in base.iterdir() if (p / "ragrev.toml").is_file())
 
 
 def find_template(name: str, project_dir: Path | None) -> Path:
@@ -55,4 +64,5 @@ def render_revision(template: str, project_templates: Path | None, **values) -> 
     values["store_hints"] = "\n".join(f"    # {h}" for h in hints) or "    # op.<store>.<operation>(...)"
     values["first_store"] = next(iter(kinds), "store")
     values.setdefault("message", "")
+    values.setdefault("revises", "")
     return string.Template(path.read_text(encoding="utf-8")).safe_substitute(values)
