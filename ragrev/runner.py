@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ragrev.config import Config
 from ragrev.context import StepContext
 from ragrev.errors import (
-    EditedRevision, Irreversible, RagrevError, StepFailed,
+    AmbiguousRevision, BadTarget, EditedRevision, Irreversible, RagrevError, StepFailed, UnknownRevision,
 )
 from ragrev.journal import Journal, RunState, git_commit, who
 from ragrev.lock import Leases
@@ -230,6 +230,13 @@ class Runner:
 
     # --- execution ------------------------------------------------------------------
     def run(self, direction: str, target: str, plan_only: bool = False) -> list[Action]:
+        self.scripts.load_all()
+        try:  # a target that names no revision is bad input: say so before opening any store
+            self.graph.resolve(target, ())
+        except (BadTarget, UnknownRevision, AmbiguousRevision):
+            raise
+        except RagrevError:  # relative targets resolve per store, later
+            pass
         self.open()
         actions = self.compute(direction, target)
         if plan_only:
