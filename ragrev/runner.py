@@ -20,6 +20,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 
+from ragrev import faults
 from ragrev.config import Config
 from ragrev.context import StepContext
 from ragrev.errors import (
@@ -270,6 +271,7 @@ class Runner:
                         continue
                     self._step(store, journal, run, action, i, op, prior_steps.get(i))
                 self._stamp(store, action)
+                faults.hit("stamp")
                 if action.reverts_half is not None:
                     journal.finish_run(action.reverts_half.run, "reverted")
                 journal.finish_run(run, "done")
@@ -300,11 +302,14 @@ class Runner:
 
             def on_checkpoint(c: StepContext):
                 journal.checkpoint(step, c.resume_token, c.rows_done, c.captured)
+                faults.hit("checkpoint")
 
             ctx.on_checkpoint = on_checkpoint
             ctx.on_progress = lambda done, total: self.reporter.step_progress(action, index, done, total)
             rows = store.apply(op, ctx)
+            faults.hit("applied")
             journal.finish_step(step, rows, ctx.captured)
+        faults.hit("step")
         self.reporter.step_done(action, index, op, rows)
 
     def _stamp(self, store, action: Action) -> None:

@@ -116,3 +116,25 @@ def test_sigkill_at_several_points_then_upgrade_reaches_the_same_state(make_proj
     assert heads(sql_url) == {"q3"}
     assert snapshot(sql_url) == expected
     assert scalar(sql_url, "SELECT COUNT(*) FROM counter") == 12
+
+
+@pytest.mark.parametrize("mode", ["step", "revision"])
+def test_sigkill_at_every_kind_of_point_by_fault_injection(make_project, sql_url, mode, tmp_path):
+    """RAGREV_FAULTS kills the runner at exact points — after a step ran but before it
+    was journaled, after it was journaled, after a stamp — then ``upgrade head``
+    reaches the uninterrupted state with one counter row per step."""
+    p = slow_project(make_project, sql_url, seconds=0.0, steps=3, revisions=2, mode=mode)
+    p.config.write_text(p.config.read_text().replace('lock_lease = "2s"', 'lock_lease = "1s"'))
+    p.cli("upgrade", "head", "-q")
+    expected = snapshot(sql_url)
+    p.cli("downgrade", "base", "-q")
+    for point, n in [("applied", 1), ("applied", 4), ("step", 2), ("step", 7), ("stamp", 1), ("stamp", 2)]:
+        proc = p.run("upgrade", "head", "-q", env={"RAGREV_FAULTS": f"{point}={n}"})
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, (point, n)
+        time.sleep(1.1)  # the killed runner's lease (lock_lease = 1s) expires
+        p.cli("upgrade", "head", "-q")
+        assert snapshot(sql_url) == expected, (point, n)
+        assert scalar(sql_url, "SELECT COUNT(*) FROM counter") == 6, (point, n)
+        p.cli("downgrade", "base", "-q")
+        assert snapshot(sql_url) == {}

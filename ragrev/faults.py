@@ -1,0 +1,43 @@
+"""Fault injection: kill the runner at a chosen point, to prove it recovers.
+
+Set ``RAGREV_FAULTS`` to a comma-separated list of ``POINT=N``; the runner
+SIGKILLs its own process the N-th time it reaches POINT (counted from 1 in
+that process). Points:
+
+- ``applied``: a step's operation has run, its journal record is not yet
+  written (the window where a step is done but not known to be done);
+- ``step``: a step is done and journaled;
+- ``checkpoint``: a data step journaled a batch;
+- ``stamp``: a store's version was stamped, the run record not yet closed.
+
+Used by ``tests/reliability`` and the README's recovery command; it costs one
+dictionary look-up per event when unset.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+_PLAN: dict[str, int] | None = None
+_SEEN: dict[str, int] = {}
+
+
+def _plan() -> dict[str, int]:
+    global _PLAN
+    if _PLAN is None:
+        _PLAN = {}
+        for part in filter(None, os.environ.get("RAGREV_FAULTS", "").split(",")):
+            point, _, n = part.partition("=")
+            if n.strip().isdigit():
+                _PLAN[point.strip()] = int(n)
+    return _PLAN
+
+
+def hit(point: str) -> None:
+    """Count one arrival at ``point``; die here if the plan says so."""
+    plan = _plan()
+    if not plan or point not in plan:
+        return
+    _SEEN[point] = _SEEN.get(point, 0) + 1
+    if _SEEN[point] == plan[point]:
+        os.kill(os.getpid(), signal.SIGKILL)
