@@ -376,6 +376,8 @@ def _connect(runner, name):
     from ragrev.stores import open_store
 
     store = open_store(runner.config.store(name))
+    if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
+        store.lock_timeout = runner.config.lock_timeout
     store.connect()
     runner.stores[name] = store
     return store

@@ -91,6 +91,8 @@ class Runner:
         for name in self.store_names:
             if name not in self.stores:
                 store = open_store(self.config.store(name))
+                if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
+                    store.lock_timeout = self.config.lock_timeout
                 store.connect()
                 self.stores[name] = store
 

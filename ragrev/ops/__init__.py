@@ -160,6 +160,8 @@ def normalize(value) -> Any:
         return str(value)
     if isinstance(value, Operation):
         return value.normalized()
+    if hasattr(value, "ragrev_normalized"):  # parameterized callables (ragrev.embeddings)
+        return normalize(value.ragrev_normalized())
     if callable(value):
         return {"callable": callable_fingerprint(value)}
     if hasattr(value, "tolist"):  # numpy arrays

@@ -1,0 +1,306 @@
+"""The vocabulary of the vector store operations (see :mod:`ragrev.ops.milvus`):
+Milvus field and index types, what a server supports (:class:`Capabilities`),
+field and index specs in normal form, the schema state preflight simulates
+a run on (:class:`SchemaState`, like Django's migration state), and
+:class:`MilvusOp`, the base of the operations. No driver is imported here.
+"""
+from __future__ import annotations
+
+import copy as _copy
+import itertools
+from dataclasses import dataclass, field as _field
+from typing import Any, Callable
+
+from ragrev.errors import Irreversible, OperationError
+from ragrev.ops import Operation
+
+KIND = "milvus"
+TRASH_PREFIX = "ragrev_trash_"
+RESERVED_PREFIX = "ragrev_"
+
+SCALAR_TYPES = frozenset({"BOOL", "INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE", "VARCHAR", "JSON",
+                          "ARRAY", "GEOMETRY", "TIMESTAMPTZ"})
+DENSE_TYPES = frozenset({"FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "INT8_VECTOR"})
+VECTOR_TYPES = DENSE_TYPES | {"BINARY_VECTOR", "SPARSE_FLOAT_VECTOR"}
+#: metrics by vector type
+METRICS = {**{t: frozenset({"L2", "IP", "COSINE"}) for t in DENSE_TYPES},
+           "BINARY_VECTOR": frozenset({"HAMMING", "JACCARD", "MHJACCARD"}),
+           "SPARSE_FLOAT_VECTOR": frozenset({"IP", "BM25"})}
+#: index types by vector type (Milvus server)
+INDEX_TYPES = {
+    **{t: frozenset({"AUTOINDEX", "FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "IVF_RABITQ", "HNSW", "HNSW_SQ",
+                     "HNSW_PQ", "HNSW_PRQ", "DISKANN", "SCANN", "GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ",
+                     "GPU_BRUTE_FORCE"}) for t in DENSE_TYPES},
+    "BINARY_VECTOR": frozenset({"AUTOINDEX", "BIN_FLAT", "BIN_IVF_FLAT", "MINHASH_LSH"}),
+    "SPARSE_FLOAT_VECTOR": frozenset({"AUTOINDEX", "SPARSE_INVERTED_INDEX", "SPARSE_WAND"}),
+}
+SCALAR_INDEX_TYPES = frozenset({"AUTOINDEX", "INVERTED", "STL_SORT", "TRIE", "BITMAP", "NGRAM", "RTREE"})
+_FIELD_KEYS = {"name", "type", "primary", "is_primary", "auto_id", "dim", "max_length", "element_type",
+               "max_capacity", "nullable", "default", "description"}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a server supports, for ``preflight``."""
+
+    server: str
+    vector_types: frozenset
+    index_types: frozenset      # vector index types
+    scalar_index_types: frozenset
+    metrics: frozenset
+    native_add_field: bool
+
+
+MILVUS = Capabilities("Milvus", VECTOR_TYPES, frozenset().union(*INDEX_TYPES.values()), SCALAR_INDEX_TYPES,
+                      frozenset().union(*METRICS.values()), True)
+MILVUS_LITE = Capabilities("Milvus Lite", frozenset({"FLOAT_VECTOR", "SPARSE_FLOAT_VECTOR"}),
+                           frozenset({"AUTOINDEX", "FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8",
+                                      "SPARSE_INVERTED_INDEX"}),
+                           frozenset({"INVERTED"}), frozenset({"L2", "IP", "COSINE", "BM25"}), False)
+
+
+# --- specs ----------------------------------------------------------------------------
+
+def field_spec(spec, fail) -> dict:
+    """A field spec in normal form; ``fail(msg)`` builds the error to raise."""
+    if not isinstance(spec, dict):
+        raise fail(f"a field is given as a dict with 'name' and 'type', not {spec!r}")
+    unknown = set(spec) - _FIELD_KEYS
+    if unknown:
+        raise fail(f"field {spec.get('name')!r}: unknown key(s) {', '.join(sorted(unknown))}")
+    name, ftype = spec.get("name"), str(spec.get("type", "")).upper()
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(f"field name {name!r} is not an identifier")
+    if ftype not in SCALAR_TYPES | VECTOR_TYPES:
+        raise fail(f"field {name!r}: unknown type {spec.get('type')!r}")
+    out = {"name": name, "type": ftype, "primary": bool(spec.get("primary", spec.get("is_primary", False))),
+           "auto_id": bool(spec.get("auto_id", False)), "dim": spec.get("dim"), "max_length": spec.get("max_length"),
+           "element_type": str(spec["element_type"]).upper() if spec.get("element_type") else None,
+           "max_capacity": spec.get("max_capacity"), "nullable": bool(spec.get("nullable", False)),
+           "default": spec.get("default"), "description": spec.get("description", "") or ""}
+    if ftype in VECTOR_TYPES and ftype != "SPARSE_FLOAT_VECTOR":
+        if not isinstance(out["dim"], int) or isinstance(out["dim"], bool) or out["dim"] <= 0:
+            raise fail(f"vector field {name!r} needs dim= a positive integer, not {out['dim']!r}")
+    elif out["dim"] is not None:
+        raise fail(f"field {name!r} of type {ftype} takes no dim")
+    if ftype == "VARCHAR" and not (isinstance(out["max_length"], int) and 0 < out["max_length"] <= 65535):
+        raise fail(f"VARCHAR field {name!r} needs max_length= 1..65535, not {out['max_length']!r}")
+    if ftype == "ARRAY" and (out["element_type"] not in SCALAR_TYPES - {"ARRAY", "JSON"} or not out["max_capacity"]):
+        raise fail(f"ARRAY field {name!r} needs element_type= (a scalar type) and max_capacity=")
+    if out["primary"] and ftype not in ("INT64", "VARCHAR"):
+        raise fail(f"primary key {name!r} must be INT64 or VARCHAR, not {ftype}")
+    return out
+
+
+def index_spec(collection: str, fname: str, ftype: str, spec, fail) -> dict:
+    if not isinstance(spec, dict):
+        raise fail(f"index of {collection}.{fname}: give a dict with index_type, metric_type, params")
+    itype = str(spec.get("index_type") or "AUTOINDEX").upper()
+    metric = spec.get("metric_type")
+    metric = str(metric).upper() if metric else None
+    if ftype in VECTOR_TYPES:
+        metric = metric or ("IP" if ftype == "SPARSE_FLOAT_VECTOR" else "HAMMING" if ftype == "BINARY_VECTOR" else "COSINE")
+        if itype not in INDEX_TYPES[ftype]:
+            raise fail(f"{collection}.{fname}: index type {itype!r} does not apply to {ftype} "
+                       f"(use one of {', '.join(sorted(INDEX_TYPES[ftype]))})")
+        if metric not in METRICS[ftype]:
+            raise fail(f"{collection}.{fname}: metric {metric!r} does not apply to {ftype} "
+                       f"(use one of {', '.join(sorted(METRICS[ftype]))})")
+    elif itype not in SCALAR_INDEX_TYPES:
+        raise fail(f"{collection}.{fname}: index type {itype!r} is not a scalar index type "
+                   f"(use one of {', '.join(sorted(SCALAR_INDEX_TYPES))})")
+    params = spec.get("params") or {}
+    if not isinstance(params, dict):
+        raise fail(f"{collection}.{fname}: index params must be a dict")
+    extra = set(spec) - {"index_type", "metric_type", "params"}
+    if extra:
+        raise fail(f"{collection}.{fname}: unknown index key(s) {', '.join(sorted(extra))}")
+    return {"index_type": itype, "metric_type": metric, "params": dict(params)}
+
+
+def default_index(ftype: str) -> dict:
+    if ftype == "SPARSE_FLOAT_VECTOR":
+        return {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP", "params": {}}
+    if ftype == "BINARY_VECTOR":
+        return {"index_type": "BIN_FLAT", "metric_type": "HAMMING", "params": {}}
+    return {"index_type": "AUTOINDEX", "metric_type": "COSINE", "params": {}}
+
+
+# --- schema state ---------------------------------------------------------------------------
+
+@dataclass
+class CollectionState:
+    """A collection's schema as preflight sees it."""
+
+    fields: dict                     # name -> field spec (normal form)
+    dynamic: bool = False
+    indexes: dict = _field(default_factory=dict)   # field -> index spec
+    description: str = ""
+
+    @property
+    def pk(self) -> str:
+        return next(n for n, f in self.fields.items() if f["primary"])
+
+    @property
+    def vector_fields(self) -> list[str]:
+        return [n for n, f in self.fields.items() if f["type"] in VECTOR_TYPES]
+
+    def clone(self) -> "CollectionState":
+        return _copy.deepcopy(self)
+
+    def same_shape(self, other: "CollectionState") -> bool:
+        keys = ("type", "primary", "dim", "max_length", "element_type")
+        return list(self.fields) == list(other.fields) and all(
+            self.fields[n].get(k) == other.fields[n].get(k) for n in self.fields for k in keys)
+
+
+class SchemaState:
+    """The store's collections and aliases as the run's steps leave them.
+
+    ``loader(name)`` tells what ``name`` is in the store now:
+    ``("collection", CollectionState)``, ``("alias", collection_name)`` or None.
+    """
+
+    def __init__(self, loader: Callable, caps: Capabilities):
+        self._loader = loader
+        self._entries: dict[str, Any] = {}
+        self.caps = caps
+        self._fresh = itertools.count(1)
+
+    def entry(self, name: str):
+        if name not in self._entries:
+            self._entries[name] = self._loader(name)
+        return self._entries[name]
+
+    def exists(self, name: str) -> bool:
+        return self.entry(name) is not None
+
+    def is_alias(self, name: str) -> bool:
+        e = self.entry(name)
+        return e is not None and e[0] == "alias"
+
+    def physical(self, name: str) -> str | None:
+        e = self.entry(name)
+        if e is None:
+            return None
+        return e[1] if e[0] == "alias" else name
+
+    def collection(self, name: str) -> CollectionState | None:
+        phys = self.physical(name)
+        if phys is None:
+            return None
+        e = self.entry(phys)
+        return e[1] if e is not None and e[0] == "collection" else None
+
+    def put(self, name: str, cs: CollectionState) -> None:
+        self._entries[name] = ("collection", cs)
+
+    def alias(self, alias: str, target: str) -> None:
+        self._entries[alias] = ("alias", target)
+
+    def remove(self, name: str) -> None:
+        self._entries[name] = None
+        for k, e in list(self._entries.items()):
+            if e is not None and e[0] == "alias" and e[1] == name:
+                self._entries[k] = None
+
+    def rename(self, old: str, new: str) -> None:
+        """A collection renamed: its aliases follow it."""
+        self._entries[new] = self._entries[old]
+        self._entries[old] = None
+        for k, e in list(self._entries.items()):
+            if e is not None and e[0] == "alias" and e[1] == old:
+                self._entries[k] = ("alias", new)
+
+    def unalias(self, alias: str) -> None:
+        self._entries[alias] = None
+
+    def replace(self, logical: str, cs: CollectionState) -> None:
+        """A rebuild: ``logical`` becomes an alias of a new collection with ``cs``."""
+        fresh = f"{logical}~{next(self._fresh)}"
+        self.put(fresh, cs)
+        self.alias(logical, fresh)
+
+
+# --- the operations ---------------------------------------------------------------------------
+
+class MilvusOp(Operation):
+    """Base of the vector store operations."""
+
+    impl_modules = {KIND: "ragrev.stores.milvus"}
+
+    def fail(self, message: str) -> OperationError:
+        return OperationError(f"{self.where()}{self.name} on store {self.store!r}: {message}")
+
+    def simulate(self, state: SchemaState) -> None:
+        """Check this step against ``state`` and apply its schema effect there."""
+
+    def need(self, state: SchemaState, name: str) -> CollectionState:
+        cs = state.collection(name)
+        if cs is None:
+            raise self.fail(f"no collection {name!r} in the store (nor created by an earlier step)")
+        return cs
+
+    def need_field(self, cs: CollectionState, collection: str, fname: str) -> dict:
+        if fname not in cs.fields:
+            raise self.fail(f"collection {collection!r} has no field {fname!r} (it has: {', '.join(cs.fields)})")
+        return cs.fields[fname]
+
+    def vector_field(self, cs: CollectionState, collection: str, fname: str | None) -> str:
+        if fname is not None:
+            f = self.need_field(cs, collection, fname)
+            if f["type"] not in VECTOR_TYPES:
+                raise self.fail(f"field {collection}.{fname} is {f['type']}, not a vector field")
+            return fname
+        vecs = cs.vector_fields
+        if len(vecs) != 1:
+            raise self.fail(f"collection {collection!r} has vector fields {', '.join(vecs)}: name one with field=")
+        return vecs[0]
+
+    def check_index(self, state: SchemaState, collection: str, fspec: dict, ispec: dict) -> None:
+        caps, name = state.caps, fspec["name"]
+        if fspec["type"] in VECTOR_TYPES:
+            if ispec["index_type"] not in caps.index_types:
+                raise self.fail(f"{collection}.{name}: index type {ispec['index_type']!r} is not supported by "
+                                f"{caps.server} (it supports {', '.join(sorted(caps.index_types))})")
+            if ispec["metric_type"] not in caps.metrics:
+                raise self.fail(f"{collection}.{name}: metric {ispec['metric_type']!r} is not supported by {caps.server}")
+        elif ispec["index_type"] not in caps.scalar_index_types:
+            raise self.fail(f"{collection}.{name}: scalar index type {ispec['index_type']!r} is not supported by "
+                            f"{caps.server} (it supports {', '.join(sorted(caps.scalar_index_types))})")
+
+    def check_field_type(self, state: SchemaState, collection: str, fspec: dict) -> None:
+        if fspec["type"] in VECTOR_TYPES and fspec["type"] not in state.caps.vector_types:
+            raise self.fail(f"{collection}.{fspec['name']}: {fspec['type']} is not supported by {state.caps.server}")
+
+    def check_rows(self, cs: CollectionState, collection: str, rows) -> None:
+        """Rows against the schema: unknown fields, vector dimensions, missing values."""
+        for row in rows:
+            if not isinstance(row, dict):
+                raise self.fail(f"rows for {collection!r} must be dicts, not {type(row).__name__}")
+            for key, value in row.items():
+                f = cs.fields.get(key)
+                if f is None:
+                    if not cs.dynamic:
+                        raise self.fail(f"collection {collection!r} has no field {key!r} (and no dynamic field)")
+                    continue
+                if f["type"] in DENSE_TYPES and value is not None and hasattr(value, "__len__") \
+                        and len(value) != f["dim"]:
+                    raise self.fail(f"{collection}.{key}: vector of dimension {len(value)}, the field has dim {f['dim']}")
+            for fname, f in cs.fields.items():
+                if fname not in row and not f["nullable"] and f["default"] is None and not f["auto_id"]:
+                    raise self.fail(f"a row for {collection!r} lacks field {fname!r}")
+
+
+def _no_reserved(op: MilvusOp, name: str, what: str = "collection") -> None:
+    if not isinstance(name, str) or not name:
+        raise op.fail(f"{what} name must be a non-empty string, not {name!r}")
+    if name.startswith(RESERVED_PREFIX):
+        raise op.fail(f"{what} names starting with {RESERVED_PREFIX!r} are ragrev's own: {name!r}")
+
+
+def _captured(op: MilvusOp, captured: dict | None, *keys) -> dict:
+    if not captured or any(k not in captured for k in keys):
+        raise Irreversible(f"{op.where()}{op.describe()} on store {op.store!r}: the journal has no record of what it "
+                           f"changed (was it applied by ragrev?); write downgrade(op) in the revision")
+    return captured

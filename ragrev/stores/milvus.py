@@ -1,0 +1,626 @@
+"""The Milvus store: Milvus Lite (embedded, ``milvus-lite:///path.db``) or a
+Milvus server (``milvus://host:port[/db]``, ``milvus+https://host[:port][/db]``,
+token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``.
+
+- Meta collections ``ragrev_version`` (one row: the heads), ``ragrev_log`` (one
+  row per record, the record as JSON text) and ``ragrev_lock`` (one row: the
+  lease). Milvus wants a vector field in every collection: each has a
+  2-dimensional dummy one. ``ragrev_*`` collections are never listed as the
+  user's (:meth:`MilvusStore.user_collections`).
+- Lock: a lease row, taken by writing it and reading it back (Milvus has no
+  compare-and-set). On Milvus Lite only one process can open the file at all
+  (an OS lock held by milvus-lite): a second process sees the file busy, waits
+  up to ``lock_timeout`` for it (:attr:`MilvusStore.lock_timeout`, default 60 s)
+  and is told who holds it (from ``ragrev-lease.json`` next to the data and
+  ``/proc/locks``). A lease row left by a killed process is stale as soon as
+  another process can open the file.
+- Rows are read in primary-key order by pages of ``pk > last`` (Milvus' own
+  iterator protocol), so a data step resumes exactly after its last batch;
+  rows are written by primary key (upsert), so a redone batch never duplicates.
+- How each operation of :mod:`ragrev.ops.milvus` is applied lives in
+  :mod:`ragrev.stores.milvus_steps` (imported at the end of this module).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import socket
+import time
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from ragrev.config import parse_duration
+from ragrev.errors import LockTimeout, RagrevError, StoreUnreachable
+from ragrev.ops.milvus import (
+    MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
+)
+from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_TABLE, VERSION_TABLE, Store
+
+KIND = "milvus"
+ZERO = [0.0, 0.0]
+MAX_PAGE = 16384                       # Milvus' limit on a query's limit
+LEASE_FILE = "ragrev-lease.json"
+_LITE_OPEN: dict[str, int] = {}       # Lite data path -> stores of this process using it
+_NAME_PARAMS = {"collection", "source", "target", "old", "new", "alias", "against", "expected"}
+_INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
+                    "pending_index_rows", "state", "index_state", "failed_reason", "params"}
+
+
+def _quiet() -> None:
+    """pymilvus and milvus-lite log every failed call; ragrev reports its own errors."""
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+_quiet()
+
+
+def lit(value) -> str:
+    """A primary key as a literal of a Milvus filter expression."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(int(value))
+
+
+def _first_line(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return str(text).strip().splitlines()[0]
+
+
+class _LoadingClient:
+    """A ``MilvusClient`` whose reads load a released collection and retry
+    (Milvus Lite opens every collection released; a server may release one),
+    and whose renames and alias switches drop pymilvus' schema cache (kept by
+    name, it would describe a renamed-away collection or an alias' old target)."""
+
+    _READS = {"query", "search", "get"}
+    _RENAMES = {"rename_collection", "create_alias", "alter_alias", "drop_alias", "create_collection",
+                "drop_collection"}
+
+    def __init__(self, client: MilvusClient, db_name: str = ""):
+        self._client = client
+        self._db_name = db_name
+
+    def _forget_schemas(self) -> None:
+        try:  # pymilvus has no public call for this
+            self._client._get_connection()._invalidate_db_schemas(self._db_name)
+        except Exception:
+            pass
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if name in self._RENAMES:
+            def renaming(*args, **kwargs):
+                try:
+                    return attr(*args, **kwargs)
+                finally:
+                    self._forget_schemas()
+
+            return renaming
+        if name not in self._READS:
+            return attr
+
+        def read(collection_name, *args, **kwargs):
+            try:
+                return attr(collection_name, *args, **kwargs)
+            except MilvusException as e:
+                if getattr(e, "code", None) != 101 and "load" not in _first_line(e).lower():
+                    raise
+                self._client.load_collection(collection_name)
+                return attr(collection_name, *args, **kwargs)
+
+        return read
+
+
+class MilvusStore(Store):
+    kind = KIND
+
+    def __init__(self, config):
+        super().__init__(config)
+        scheme, rest = config.url.split("://", 1)
+        self.lite = scheme == "milvus-lite"
+        self.client: MilvusClient | None = None
+        self.lock_timeout = parse_duration(config.options.get("lock_timeout", 60), "lock_timeout")
+        self.connect_timeout = parse_duration(config.options.get("connect_timeout", 5), "connect_timeout")
+        self._busy: str | None = None
+        self._opened_lite = False
+        self._log_cache: dict[str, dict] = {}
+        self._meta_ok = False
+        if self.lite:
+            self.path = os.path.abspath(config.path)
+            return
+        parts = urlsplit("x://" + rest)
+        https = scheme == "milvus+https"
+        query = parse_qs(parts.query)
+        self.uri = f"{'https' if https else 'http'}://{parts.hostname or 'localhost'}:{parts.port or (443 if https else 19530)}"
+        token = (query.get("token") or [""])[0]
+        if not token and parts.username:
+            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        self.token = token
+        self.db_name = parts.path.strip("/") or (query.get("db_name") or [""])[0]
+
+    @property
+    def caps(self):
+        return MILVUS_LITE if self.lite else MILVUS
+
+    # --- lifecycle -------------------------------------------------------------------
+    def connect(self) -> None:
+        _quiet()
+        if self.lite:
+            self._open_lite()
+            return
+        try:
+            self.client = _LoadingClient(MilvusClient(uri=self.uri, token=self.token, db_name=self.db_name,
+                                                      timeout=self.connect_timeout), self.db_name)
+            self.client.list_collections(timeout=self.connect_timeout)
+        except Exception as e:
+            self.client = None
+            raise StoreUnreachable(f"store {self.name!r}: cannot connect to {self.config.display_url}: "
+                                   f"{self.config.scrub(_first_line(e))}") from None
+
+    def _open_lite(self) -> bool:
+        """Open the Lite data directory; False (and ``_busy`` set) when another process has it."""
+        if not _LITE_OPEN.get(self.path):
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            if _flock_busy(self.path):
+                self._busy = _lite_holder(self.path)
+                return False
+        from milvus_lite.server_manager import server_manager_instance
+
+        uri = server_manager_instance.start_and_get_uri(self.path)
+        if uri is None:
+            if _flock_busy(self.path):
+                self._busy = _lite_holder(self.path)
+                return False
+            raise StoreUnreachable(f"store {self.name!r}: cannot open Milvus Lite data at {self.path}")
+        self.client = _LoadingClient(MilvusClient(uri=uri))
+        _LITE_OPEN[self.path] = _LITE_OPEN.get(self.path, 0) + 1
+        self._opened_lite, self._busy = True, None
+        return True
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:
+                pass
+            self.client = None
+        if self._opened_lite:
+            self._opened_lite = False
+            _LITE_OPEN[self.path] -= 1
+            if not _LITE_OPEN[self.path]:
+                del _LITE_OPEN[self.path]
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.path)
+
+    @property
+    def c(self) -> MilvusClient:  # a _LoadingClient, used as a MilvusClient
+        """The client; on a Lite file busy in another process, wait for it up to ``lock_timeout``."""
+        if self.client is None:
+            if not (self.lite and self._busy is not None):
+                raise StoreUnreachable(f"store {self.name!r} is not connected")
+            start = time.monotonic()
+            while not self._open_lite():
+                waited = time.monotonic() - start
+                if waited >= self.lock_timeout:
+                    raise LockTimeout(self.name, self._busy, waited)
+                time.sleep(0.25)
+        return self.client
+
+    # --- meta collections ------------------------------------------------------------------
+    def _meta_schema(self, name: str):
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
+        if name == VERSION_TABLE:
+            schema.add_field("heads", DataType.VARCHAR, max_length=65535)
+        elif name == LOG_TABLE:
+            schema.add_field("seq", DataType.INT64)
+            schema.add_field("revision", DataType.VARCHAR, max_length=256)
+            schema.add_field("doc", DataType.VARCHAR, max_length=65535)
+        else:
+            schema.add_field("owner", DataType.VARCHAR, max_length=1024)
+            schema.add_field("expires", DataType.DOUBLE)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=len(ZERO))
+        return schema
+
+    def _create_meta(self, name: str) -> None:
+        ip = self.c.prepare_index_params()
+        ip.add_index("v", index_type="FLAT", metric_type="L2")
+        self.c.create_collection(name, schema=self._meta_schema(name), consistency_level="Strong")
+        self.c.create_index(name, ip, sync=False)
+        self.c.load_collection(name)
+
+    def has_meta(self) -> bool:
+        return self.c.has_collection(VERSION_TABLE)
+
+    def ensure_meta(self) -> None:
+        if self._meta_ok:
+            return
+        existing = set(self.c.list_collections())
+        for name in (VERSION_TABLE, LOG_TABLE, LOCK_TABLE):
+            if name not in existing:
+                self._create_meta(name)
+        self._meta_ok = True
+
+    def read_heads(self) -> tuple[str, ...]:
+        if not self.has_meta():
+            return ()
+        rows = self.c.query(VERSION_TABLE, filter='id == "heads"', output_fields=["heads"])
+        return tuple(sorted(json.loads(rows[0]["heads"]))) if rows else ()
+
+    def write_heads(self, heads) -> None:
+        self.ensure_meta()
+        self.c.upsert(VERSION_TABLE, [{"id": "heads", "heads": json.dumps(sorted(heads)), "v": ZERO}])
+
+    def _log_write(self, record: dict) -> None:
+        doc = json.dumps(record, default=str)
+        if len(doc.encode()) > 65535:
+            raise RagrevError(f"store {self.name!r}: a journal record of {len(doc)} bytes does not fit in ragrev_log "
+                              "(a resume token or captured value is too large)")
+        self.c.upsert(LOG_TABLE, [{"id": record["id"], "seq": int(record.get("seq") or 0),
+                                   "revision": str(record.get("revision") or ""), "doc": doc, "v": ZERO}])
+        self._log_cache[record["id"]] = record
+
+    def log_append(self, record: dict) -> None:
+        self.ensure_meta()
+        self._log_write({k: record.get(k) for k in LOG_FIELDS})
+
+    def log_update(self, record_id: str, fields: dict) -> None:
+        record = self._log_cache.get(record_id)
+        if record is None:
+            rows = self.c.query(LOG_TABLE, filter=f"id == {lit(record_id)}", output_fields=["doc"])
+            if not rows:
+                return
+            record = json.loads(rows[0]["doc"])
+        self._log_write({**record, **{k: v for k, v in fields.items() if k in LOG_FIELDS}})
+
+    def log_records(self, revision: str | None = None) -> list[dict]:
+        if not self.c.has_collection(LOG_TABLE):
+            return []
+        filt = None if revision is None else f"revision == {lit(revision)}"
+        records = [json.loads(r["doc"]) for rows in self.scan(LOG_TABLE, filt, fields=["doc"], batch=2000)
+                   for r in rows]
+        records.sort(key=lambda r: (r.get("seq") or 0))
+        for r in records:
+            self._log_cache[r["id"]] = r
+        return [dict(r) for r in records]
+
+    def log_clear(self) -> None:
+        if self.c.has_collection(LOG_TABLE):
+            self.c.drop_collection(LOG_TABLE)
+        self._create_meta(LOG_TABLE)
+        self._log_cache.clear()
+
+    # --- lock ---------------------------------------------------------------------------
+    def _lock_row(self):
+        rows = self.c.query(LOCK_TABLE, filter='id == "lock"', output_fields=["owner", "expires"])
+        return rows[0] if rows else None
+
+    def _stale(self, owner: str) -> bool:
+        """A lease of a process that cannot hold it: on this host and not alive,
+        or (Lite) any other process, since this one has the file open."""
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        return self.lite or not _alive(int(pid))
+
+    def lock_try(self, owner: str, lease: float) -> str | None:
+        if self.client is None and self.lite and not self._open_lite():
+            return self._busy
+        self.ensure_meta()
+        now = time.time()
+        row = self._lock_row()
+        if row and row["owner"] != owner and row["expires"] > now and not self._stale(row["owner"]):
+            return f"{row['owner']} (lease expires in {row['expires'] - now:.0f}s)"
+        self.c.upsert(LOCK_TABLE, [{"id": "lock", "owner": owner, "expires": now + lease, "v": ZERO}])
+        if not self.lite and (row is None or row["owner"] != owner):
+            time.sleep(0.2)  # let a concurrent taker's write land, then see who won
+            row = self._lock_row()
+            if row and row["owner"] != owner:
+                return f"{row['owner']} (lease expires in {row['expires'] - time.time():.0f}s)"
+        if self.lite:
+            _write_json(os.path.join(self.path, LEASE_FILE), {"owner": owner, "expires": now + lease})
+        return None
+
+    def lock_release(self, owner: str) -> None:
+        if self.client is None:
+            return
+        row = self._lock_row()
+        if row and row["owner"] == owner:
+            self.c.delete(LOCK_TABLE, filter='id == "lock"')
+        if self.lite:
+            try:
+                os.remove(os.path.join(self.path, LEASE_FILE))
+            except OSError:
+                pass
+
+    # --- collections ------------------------------------------------------------------
+    def user_collections(self) -> list[str]:
+        """The user's collections (ragrev's own and the trash left out)."""
+        return sorted(n for n in self.c.list_collections() if not n.startswith(RESERVED_PREFIX))
+
+    def is_collection(self, name: str) -> bool:
+        return name in self.c.list_collections()
+
+    def alias_target(self, name: str) -> str | None:
+        try:
+            return self.c.describe_alias(name)["collection_name"]
+        except MilvusException:
+            return None
+
+    def resolve(self, name: str) -> str | None:
+        """The collection behind ``name`` (itself, or the target of an alias); None if neither."""
+        if self.is_collection(name):
+            return name
+        return self.alias_target(name)
+
+    def need(self, op, name: str) -> str:
+        phys = self.resolve(name)
+        if phys is None:
+            raise op.fail(f"no collection {name!r}")
+        return phys
+
+    def aliases_of(self, name: str) -> list[str]:
+        return sorted(self.c.list_aliases(name).get("aliases", []))
+
+    def collection_state(self, name: str) -> CollectionState:
+        """The schema and indexes of a collection (or of the one an alias names)."""
+        d = self.c.describe_collection(name)
+        phys = d.get("collection_name") or name
+        fields = {}
+        for f in d["fields"]:
+            params = f.get("params") or {}
+            ftype = DataType(f["type"]).name
+            default = f.get("default_value")
+            if default is not None and hasattr(default, "WhichOneof"):
+                kind = default.WhichOneof("data")
+                default = getattr(default, kind) if kind else None
+            fields[f["name"]] = {
+                "name": f["name"], "type": ftype, "primary": bool(f.get("is_primary")),
+                "auto_id": bool(f.get("auto_id") or (f.get("is_primary") and d.get("auto_id"))),
+                "dim": int(params["dim"]) if "dim" in params else None,
+                "max_length": int(params["max_length"]) if "max_length" in params else None,
+                "element_type": DataType(f["element_type"]).name if f.get("element_type") else None,
+                "max_capacity": int(params["max_capacity"]) if "max_capacity" in params else None,
+                "nullable": bool(f.get("nullable")), "default": default, "description": f.get("description") or "",
+            }
+        indexes = {}
+        for iname in self.c.list_indexes(phys):
+            info = self.c.describe_index(phys, iname) or {}
+            params = dict(info["params"]) if isinstance(info.get("params"), dict) else \
+                {k: _number(v) for k, v in info.items() if k not in _INDEX_INFO_KEYS}
+            params.pop("params", None)
+            indexes[info.get("field_name") or iname] = {
+                "index_type": str(info.get("index_type", "AUTOINDEX")).upper(),
+                "metric_type": str(info["metric_type"]).upper() if info.get("metric_type") else None,
+                "params": params}
+        return CollectionState(fields, bool(d.get("enable_dynamic_field")), indexes, d.get("description") or "")
+
+    def create(self, name: str, cs: CollectionState, trash: bool = False) -> None:
+        """Create a collection from a schema (``trash``: flat indexes, no auto id: a copy kept for an inverse)."""
+        auto = any(f["auto_id"] for f in cs.fields.values()) and not trash
+        schema = MilvusClient.create_schema(auto_id=auto, enable_dynamic_field=cs.dynamic, description=cs.description)
+        for f in cs.fields.values():
+            kw = {}
+            if f["primary"]:
+                kw["is_primary"] = True
+            for key in ("dim", "max_length", "max_capacity", "description"):
+                if f.get(key):
+                    kw[key] = f[key]
+            if f.get("element_type"):
+                kw["element_type"] = DataType[f["element_type"]]
+            if f.get("nullable"):
+                kw["nullable"] = True
+            if f.get("default") is not None:
+                kw["default_value"] = f["default"]
+            schema.add_field(f["name"], DataType[f["type"]], **kw)
+        ip = self.c.prepare_index_params()
+        for fname, spec in cs.indexes.items():
+            ftype = cs.fields[fname]["type"]
+            if trash and ftype not in VECTOR_TYPES:
+                continue
+            if trash and ftype not in ("SPARSE_FLOAT_VECTOR", "BINARY_VECTOR"):
+                spec = {"index_type": "FLAT", "metric_type": spec["metric_type"], "params": {}}
+            ip.add_index(fname, **_index_args(spec))
+        self.c.create_collection(name, schema=schema, consistency_level="Strong")
+        if len(ip):
+            self.c.create_index(name, ip, sync=False)  # empty: nothing to wait for
+        self.load(name)
+
+    def create_index(self, collection: str, fname: str, spec: dict) -> None:
+        ip = self.c.prepare_index_params()
+        ip.add_index(fname, **_index_args(spec))
+        self.c.release_collection(collection)
+        self.c.create_index(collection, ip, sync=not self.lite)  # Lite builds it in load()
+        self.load(collection)
+
+    def load(self, name: str) -> None:
+        try:
+            self.c.load_collection(name)
+        except MilvusException:  # e.g. a vector field without index on a server: stays released
+            pass
+
+    def rename(self, old: str, new: str, load: bool = True) -> None:
+        self.c.release_collection(old)
+        self.c.rename_collection(old, new)
+        if load:
+            self.load(new)
+
+    def trash_name(self, name: str, tag: str = "") -> str:
+        base = f"{TRASH_PREFIX}{int(time.time())}_{name}" + (f"_{tag}" if tag else "")
+        existing = set(self.c.list_collections())
+        for n in itertools.count(1):
+            candidate = (base if n == 1 else f"{base}_{n}")[:255]
+            if candidate not in existing:
+                return candidate
+
+    def fresh_name(self, logical: str) -> str:
+        """``<logical>_v<n>``: the next generation not used by a collection, an alias or the trash."""
+        names = self.c.list_collections()
+        used = set(names) | set(self.c.list_aliases().get("aliases", []))
+        trashed = [n[len(TRASH_PREFIX):].partition("_")[2] + "_" for n in names if n.startswith(TRASH_PREFIX)]
+        return next(f"{logical}_v{n}" for n in itertools.count(2) if f"{logical}_v{n}" not in used
+                    and not any(t.startswith(f"{logical}_v{n}_") for t in trashed))
+
+    def soft_drop(self, name: str, trash: str) -> None:
+        if self.is_collection(name):
+            self.rename(name, trash, load=False)
+
+    def count(self, name: str, filter: str | None = None) -> int:
+        rows = self.c.query(name, filter=filter or "", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def pk_of(self, name: str) -> str:
+        return next(f["name"] for f in self.c.describe_collection(name)["fields"] if f.get("is_primary"))
+
+    def scan(self, name: str, filter: str | None = None, after=None, batch: int = 1000, fields=("*",), pk=None):
+        """Rows of ``name`` (matching ``filter``) in primary-key order, after
+        ``after``, ``batch`` at a time: one list per page."""
+        pk = pk or self.pk_of(name)
+        batch = max(1, min(int(batch), MAX_PAGE))
+        last = after
+        while True:
+            parts = ([f"{pk} > {lit(last)}"] if last is not None else []) + ([f"({filter})"] if filter else [])
+            rows = self.c.query(name, filter=" and ".join(parts), output_fields=list(fields), limit=batch,
+                                iterator="True", reduce_stop_for_best="True")
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch:
+                return
+            last = rows[-1][pk]
+
+    def get(self, name: str, ids: list, fields=("*",)) -> list[dict]:
+        return self.c.get(name, ids=list(ids), output_fields=list(fields)) if ids else []
+
+    # --- planning ------------------------------------------------------------------
+    def _entry(self, name: str):
+        if self.is_collection(name):
+            return ("collection", self.collection_state(name))
+        target = self.alias_target(name)
+        return ("alias", target) if target else None
+
+    def schema_state(self) -> SchemaState:
+        return SchemaState(self._entry, self.caps)
+
+    def preflight(self, ops: list) -> None:
+        """Simulate the run's steps on the store's schema (see
+        :mod:`ragrev.ops.milvus`); filters on collections no earlier step
+        touches are tried on the server (a one-row query)."""
+        state, touched = self.schema_state(), set()
+        for op in ops:
+            if not isinstance(op, MilvusOp):
+                continue
+            op.simulate(state)
+            name = getattr(op, "collection", None) or getattr(op, "source", None)
+            filt = getattr(op, "filter", None)
+            if filt and name not in touched and (phys := self.resolve(name)):
+                try:
+                    self.c.query(phys, filter=filt, limit=1, output_fields=[self.pk_of(phys)])
+                except MilvusException as e:
+                    raise op.fail(f"filter {filt!r} on {name!r}: {_first_line(e)}") from None
+            touched |= {v for k, v in vars(op).items() if isinstance(v, str) and k in _NAME_PARAMS}
+
+    def purge(self, older_than: float | None = None) -> list[str]:
+        dropped, now = [], time.time()
+        for name in self.c.list_collections():
+            if not name.startswith(TRASH_PREFIX):
+                continue
+            stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
+            if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
+                continue
+            self.c.drop_collection(name)
+            dropped.append(name)
+        return dropped
+
+
+# --- Lite file lock helpers ---------------------------------------------------------------
+
+def _flock_busy(path: str) -> bool:
+    lock = os.path.join(path, "LOCK")
+    if not os.path.exists(lock):
+        return False
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _flock_pid(path: str) -> int | None:
+    try:
+        ino = os.stat(os.path.join(path, "LOCK")).st_ino
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(ino):
+                    return int(parts[4])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _lite_holder(path: str) -> str:
+    pid = _flock_pid(path)
+    try:
+        with open(os.path.join(path, LEASE_FILE)) as f:
+            owner = json.load(f)["owner"]
+        if pid is None or f":{pid}:" in owner:
+            return f"{owner} (it has {path} open)"
+    except (OSError, ValueError, KeyError):
+        pass
+    return f"another process{f' (pid {pid})' if pid else ''} that has {path} open"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _write_json(path: str, data) -> None:
+    try:
+        with open(path, "w") as f:
+            json.dump(data, f)
+    except OSError:
+        pass
+
+
+def _index_args(spec: dict) -> dict:
+    """Arguments of ``IndexParams.add_index``: build params both as flat keys
+    (what servers read) and as a ``params`` JSON value (what Milvus Lite reads)."""
+    kw = {"index_type": spec["index_type"]}
+    if spec.get("metric_type"):
+        kw["metric_type"] = spec["metric_type"]
+    if spec.get("params"):
+        kw["params"] = {**spec["params"], "params": dict(spec["params"])}
+    return kw
+
+
+def _number(value):
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
+
+
+# the implementations of the operations register themselves
+from ragrev.stores import milvus_steps  # noqa: E402,F401

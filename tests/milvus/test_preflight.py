@@ -1,0 +1,118 @@
+"""Issue 4, part 3: a wrong dimension, an unknown field or collection, an index
+type or an operation Milvus Lite does not support -> exit 2 before any change,
+with one line naming the file and line, the collection and the field."""
+from __future__ import annotations
+
+import pytest
+
+from ragrev.config import load_config
+from ragrev.stores import open_store
+from tests.milvus.conftest import content_hash
+
+BASE = '''
+def upgrade(op):
+    op.vectors.create_collection("docs", fields=[
+        {"name": "id", "type": "INT64", "primary": True},
+        {"name": "text", "type": "VARCHAR", "max_length": 64},
+        {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8}])
+    op.vectors.insert("docs", rows=[{"id": i, "text": f"t{i}", "vec": [float(i)] * 8} for i in range(50)])
+'''
+
+# (case, body of the bad revision, what the message must say)
+CASES = [
+    ("wrong dimension in rows", '''
+def upgrade(op):
+    op.vectors.create_collection("more", fields=[{"name": "id", "type": "INT64", "primary": True},
+                                                 {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8}])
+    op.vectors.insert("more", rows=[{"id": 1, "vec": [0.5] * 7}])
+''', "more.vec: vector of dimension 7, the field has dim 8"),
+    ("unknown field", '''
+def upgrade(op):
+    op.vectors.create_index("docs", "embedding", index_type="HNSW", metric_type="COSINE")
+''', "collection 'docs' has no field 'embedding'"),
+    ("unknown collection", '''
+def upgrade(op):
+    op.vectors.drop_field("chunks", "lang")
+''', "no collection 'chunks'"),
+    ("index type Lite lacks", '''
+def upgrade(op):
+    op.vectors.drop_index("docs", "vec")
+    op.vectors.create_index("docs", "vec", index_type="IVF_PQ", metric_type="L2", params={"m": 4})
+''', "docs.vec: index type 'IVF_PQ' is not supported by Milvus Lite"),
+    ("index type that does not exist", '''
+def upgrade(op):
+    op.vectors.drop_index("docs", "vec")
+    op.vectors.create_index("docs", "vec", index_type="HNSWX", metric_type="L2")
+''', "docs.vec: index type 'HNSWX' does not apply to FLOAT_VECTOR"),
+    ("operation Lite lacks", '''
+def upgrade(op):
+    op.vectors.add_field("docs", "lang", "VARCHAR", max_length=8, rebuild=False)
+''', "docs.lang: Milvus Lite cannot add a field in place"),
+    ("embedding of another dimension", '''
+def embed(texts):
+    return [[1.0] * 16 for _ in texts]
+
+def upgrade(op):
+    op.vectors.reembed("docs", "text", embed=embed, dim=32)
+''', "docs.vec: the embedding makes 16-dimensional vectors, dim=32"),
+    ("copy into a target of another dimension", '''
+def upgrade(op):
+    op.vectors.create_collection("small", fields=[{"name": "id", "type": "INT64", "primary": True},
+                                                  {"name": "text", "type": "VARCHAR", "max_length": 64},
+                                                  {"name": "vec", "type": "FLOAT_VECTOR", "dim": 4}])
+    op.vectors.copy("docs", "small")
+''', "small.vec is FLOAT_VECTOR(4), the source's docs.vec is FLOAT_VECTOR(8): wrong dimension"),
+    ("query vectors of another dimension", '''
+def upgrade(op):
+    op.vectors.check_recall("docs", queries=[[0.0] * 5])
+''', "docs.vec: a query vector has dimension 5, the field has dim 8"),
+    ("filter the server rejects", '''
+def upgrade(op):
+    op.vectors.delete("docs", "id % 3 == 0")
+''', "delete on store 'vectors': filter 'id % 3 == 0' on 'docs': unexpected character '%'"),
+    ("metric that does not apply", '''
+def upgrade(op):
+    op.vectors.drop_index("docs", "vec")
+    op.vectors.create_index("docs", "vec", index_type="HNSW", metric_type="HAMMING")
+''', "docs.vec: metric 'HAMMING' does not apply to FLOAT_VECTOR"),
+]
+
+
+def state(project) -> dict:
+    store = open_store(load_config(project.config).store("vectors"))
+    store.connect()
+    try:
+        return {"heads": store.read_heads(), "collections": store.c.list_collections(),
+                "aliases": store.c.list_aliases().get("aliases", []), "docs": content_hash(store, "docs"),
+                "indexes": store.collection_state("docs").indexes}
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def base_project(tmp_path_factory):
+    """One store at revision b0; each case copies its data directory."""
+    from tests.conftest import Project
+
+    p = Project(tmp_path_factory.mktemp("base") / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
+    p.add("b0", None, BASE)
+    p.cli("upgrade", "head")
+    return p
+
+
+@pytest.mark.parametrize("case,body,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_before_any_change(base_project, tmp_path, case, body, message):
+    import shutil
+
+    from tests.conftest import Project
+
+    p = Project(tmp_path / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
+    shutil.copytree(base_project.root / "var", p.root / "var")
+    shutil.copy(base_project.revisions / "b0.py", p.revisions / "b0.py")
+    path = p.add("b1", "b0", body)
+    before = state(p)
+    result = p.cli("upgrade", "head", expect=2)
+    line = result.output.strip().splitlines()[-1]
+    assert message in line, line
+    assert f"{path}:" in line and "Traceback" not in result.output
+    assert state(p) == before
