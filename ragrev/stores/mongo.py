@@ -1,0 +1,280 @@
+"""MongoDB document store adapter (DESIGN §4.2), on pymongo only.
+
+URLs: ``mongodb://...`` and ``mongodb+srv://...`` (a real server), or
+``secantus:///dir`` (an in-process SecantusDB on a loopback port, see
+:mod:`ragrev.stores.secantus`). The database is the store option
+``database = "rag"`` in ``[stores.NAME]``, else the URL's path
+(``mongodb://host/rag``), else ``"ragrev"``. Option ``timeout`` (default
+``"5s"``) bounds server selection; ``cache_size`` sizes SecantusDB's cache.
+
+Inside the database ragrev keeps ``ragrev_version`` (one document: the
+heads), ``ragrev_log`` (run and step records, ``_id`` = record id;
+``resume_token``/``captured`` stored as JSON text so they round-trip
+exactly), ``ragrev_lock`` (one lease document, taken atomically with one
+``find_one_and_update`` against the server clock) and ``ragrev_trash_*``
+(soft-dropped collections and the values destructive steps keep for their
+inverses; ``ragrev purge`` drops them).
+
+For other adapters building on this one (chat archives): :attr:`MongoStore.db`
+is the connected :class:`pymongo.database.Database`, :attr:`MongoStore.client`
+its client; :meth:`MongoStore.user_collections` lists the user's collections
+and :func:`trash_name` makes a trash collection name.
+
+The operations' implementations live in :mod:`ragrev.stores.mongo_impl`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+import uuid
+
+import pymongo
+from bson import json_util
+from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidURI, PyMongoError
+
+from ragrev.config import parse_duration
+from ragrev.errors import ConfigError, StoreUnreachable
+from ragrev.ops import mongo as mops
+from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
+                           Store, find_implementation)
+from ragrev.stores import secantus
+
+KIND = "mongo"
+DEFAULT_DATABASE = "ragrev"
+TRASH_PREFIX = mops.TRASH_PREFIX
+
+
+# --- helpers shared with the implementations --------------------------------------------
+
+def trash_name(what: str) -> str:
+    """``ragrev_trash_<unix time>_<random>_<what>``: the time lets ``purge`` age it."""
+    return f"{TRASH_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:6]}_{what}"[:200]
+
+
+def trash_age(name: str, now: float | None = None) -> float | None:
+    """Seconds since a trash collection was made (None if the name is not one)."""
+    if not name.startswith(TRASH_PREFIX):
+        return None
+    stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
+    return (now or time.time()) - int(stamp) if stamp.isdigit() else None
+
+
+def to_ejson(value, relaxed: bool = False):
+    """BSON value -> plain JSON data (extended JSON), exact in canonical mode."""
+    opts = RELAXED_JSON_OPTIONS if relaxed else CANONICAL_JSON_OPTIONS
+    return json.loads(json_util.dumps(value, json_options=opts))
+
+
+def from_ejson(data):
+    """Inverse of :func:`to_ejson`."""
+    return json_util.loads(json_util.dumps(data))
+
+
+class MongoStore(Store):
+    """A MongoDB database as a ragrev store."""
+
+    kind = KIND
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.client = None
+        self.db = None
+        self._embedded = None  # (path, owned) for secantus:// stores
+        self._holding = False  # the lease is ours (no takeover of a shared directory then)
+        self.embedded = config.url.split("://", 1)[0].lower() == "secantus"
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def connect(self) -> None:
+        opts = self.config.options
+        timeout_ms = int(parse_duration(opts.get("timeout", "5s"), "timeout") * 1000)
+        url = self.config.url
+        if self.embedded:
+            uri, owned = secantus.acquire(self.config.path, self.name, opts.get("cache_size"))
+            self._embedded = (self.config.path, owned)
+            url = uri
+        try:
+            client = pymongo.MongoClient(url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+                                         appname="ragrev")
+        except (InvalidURI, ValueError) as e:
+            self._release()
+            raise ConfigError(self.config.scrub(f"store {self.name!r}: bad MongoDB URL {self.config.display_url}: {e}")) from None
+        except PyMongoError as e:
+            self._release()
+            raise self._unreachable(e) from None
+        try:
+            client.admin.command("ping")
+        except PyMongoError as e:
+            client.close()
+            self._release()
+            raise self._unreachable(e) from None
+        self.client = client
+        self.db = client.get_database(opts.get("database") or client.get_default_database(DEFAULT_DATABASE).name)
+
+    def _unreachable(self, e) -> StoreUnreachable:
+        reason = str(e).splitlines()[0].split(", Timeout:")[0][:200]
+        return StoreUnreachable(self.config.scrub(f"store {self.name!r}: cannot reach {self.config.display_url}: {reason}"))
+
+    def _release(self) -> None:
+        if self._embedded:
+            secantus.release(*self._embedded)
+            self._embedded = None
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+            self.db = None
+        self._release()
+
+    def _reconnect(self) -> None:
+        """After the process owning a shared SecantusDB directory stopped: take it over."""
+        self.close()
+        self.connect()
+
+    # --- collections ----------------------------------------------------------------------
+    def collection_names(self) -> set[str]:
+        return set(self.db.list_collection_names())
+
+    def user_collections(self) -> list[str]:
+        """The user's collections (never ragrev's own nor system ones), sorted."""
+        return sorted(n for n in self.collection_names()
+                      if not n.startswith(RESERVED_PREFIX) and not n.startswith("system."))
+
+    def collection_options(self, name: str) -> dict | None:
+        """``listCollections`` options of a collection; None when it does not exist."""
+        for info in self.db.list_collections(filter={"name": name}):
+            return dict(info.get("options") or {})
+        return None
+
+    # --- version and log -----------------------------------------------------------------------
+    def has_meta(self) -> bool:
+        return bool(self.db.list_collection_names(filter={"name": VERSION_TABLE}))
+
+    def ensure_meta(self) -> None:
+        self._shared_retry(self._ensure_meta)
+
+    def _ensure_meta(self) -> None:
+        existing = self.collection_names()
+        for name in (VERSION_TABLE, LOG_TABLE, LOCK_TABLE):
+            if name not in existing:
+                try:
+                    self.db.create_collection(name)
+                except pymongo.errors.CollectionInvalid:  # created meanwhile
+                    pass
+        self.db[LOG_TABLE].create_index([("revision", 1), ("seq", 1)], name="revision_seq")
+
+    def read_heads(self) -> tuple[str, ...]:
+        if not self.has_meta():
+            return ()
+        doc = self.db[VERSION_TABLE].find_one({"_id": "heads"})
+        return tuple(doc["heads"]) if doc else ()
+
+    def write_heads(self, heads) -> None:
+        self.db[VERSION_TABLE].replace_one({"_id": "heads"}, {"_id": "heads", "heads": list(heads)}, upsert=True)
+
+    @staticmethod
+    def _encode(fields: dict) -> dict:
+        return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in fields.items() if k != "id"}
+
+    @staticmethod
+    def _decode(doc: dict) -> dict:
+        rec = {k: None for k in LOG_FIELDS}
+        for k, v in doc.items():
+            if k == "_id":
+                rec["id"] = v
+            elif k in LOG_JSON_FIELDS:
+                rec[k] = None if v is None else json.loads(v)
+            else:
+                rec[k] = v
+        return rec
+
+    def log_append(self, record: dict) -> None:
+        self.db[LOG_TABLE].insert_one({"_id": record["id"], **self._encode(record)})
+
+    def log_update(self, record_id: str, fields: dict) -> None:
+        self.db[LOG_TABLE].update_one({"_id": record_id}, {"$set": self._encode(fields)})
+
+    def log_records(self, revision: str | None = None) -> list[dict]:
+        query = {} if revision is None else {"revision": revision}
+        return [self._decode(d) for d in self.db[LOG_TABLE].find(query).sort([("seq", 1), ("_id", 1)])]
+
+    def log_clear(self) -> None:
+        self.db[LOG_TABLE].delete_many({})
+
+    # --- lock --------------------------------------------------------------------------------------
+    def lock_try(self, owner: str, lease: float) -> str | None:
+        holder = self._shared_retry(self._lock_try, owner, lease)
+        self._holding = holder is None
+        return holder
+
+    def _shared_retry(self, fn, *args):
+        """Run ``fn``; when this process shares another's SecantusDB directory
+        and that process went away, take the directory over and run it again
+        (only while waiting for the lock: never under a held lease)."""
+        try:
+            return fn(*args)
+        except ConnectionFailure:
+            if not (self._embedded and not self._embedded[1]) or self._holding:
+                raise
+            self._reconnect()
+            return fn(*args)
+
+    def server_time(self) -> _dt.datetime:
+        """The server's clock (naive UTC, as pymongo decodes dates), so that
+        runners on hosts with skewed clocks agree on lease expiry."""
+        now = self.client.admin.command("hello").get("localTime")
+        return now.replace(tzinfo=None) if isinstance(now, _dt.datetime) else _dt.datetime.utcnow()
+
+    def _lock_try(self, owner: str, lease: float) -> str | None:
+        # Dates are literals from the server's clock: comparing stored dates
+        # with $$NOW is broken on SecantusDB 0.7 (naive vs aware datetimes).
+        locks = self.db[LOCK_TABLE]
+        for _ in range(3):
+            now = self.server_time()
+            free = {"_id": "lock", "$or": [{"owner": owner}, {"owner": None}, {"expires": {"$lt": now}}]}
+            claim = [{"$set": {
+                "owner": owner,
+                "expires": now + _dt.timedelta(seconds=lease),
+                "since": {"$cond": [{"$eq": ["$owner", owner]}, "$since", {"$literal": now}]},
+            }}]
+            try:
+                locks.find_one_and_update(free, claim, upsert=True)
+                return None
+            except DuplicateKeyError:  # held by someone else (or a lost upsert race)
+                held = locks.find_one({"_id": "lock"})
+                if held is not None:
+                    expires = held.get("expires")
+                    when = f"{expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "?"
+                    return f"{held.get('owner')} (lease until {when})"
+        return "an unknown holder"
+
+    def lock_release(self, owner: str) -> None:
+        self._holding = False
+        self.db[LOCK_TABLE].delete_one({"_id": "lock", "owner": owner})
+
+    # --- operations ------------------------------------------------------------------------------
+    def apply(self, op, ctx):
+        if op.kind == KIND:
+            op.validate()  # idempotent for these; derived inverses were never validated
+        return find_implementation(op, self.kind)(self, op, ctx)
+
+    def preflight(self, ops) -> None:
+        """Simulate the run's collections and indexes; unknown ones are an
+        :class:`OperationError` naming the file and line."""
+        mongo_impl.preflight(self, ops)
+
+    def purge(self, older_than: float | None = None) -> list[str]:
+        dropped = []
+        now = time.time()
+        for name in sorted(self.collection_names()):
+            age = trash_age(name, now)
+            if age is not None and (older_than is None or age >= older_than):
+                self.db.drop_collection(name)
+                dropped.append(name)
+        return dropped
+
+
+# the implementations register themselves with @implementation (import at the end: they use the helpers above)
+from ragrev.stores import mongo_impl  # noqa: E402,F401
