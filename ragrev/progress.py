@@ -57,12 +57,14 @@ class ConsoleReporter(Reporter):
         if self.quiet:
             return
         if self.live:
-            width = 30
-            frac = min(done / total, 1.0) if total else 0.0
-            bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-            tail = f"ETA {eta:5.0f}s" if eta is not None else ""
-            of = f"/{total:,}" if total else ""
-            self.stream.write(f"\r    [{bar}] {done:,}{of} rows {rate:,.0f} rows/s {tail}   ")
+            tail = f" ETA {eta:4.0f}s" if eta is not None else ""
+            if total:
+                width = 30
+                filled = int(width * min(done / total, 1.0))
+                text = f"[{'#' * filled}{'-' * (width - filled)}] {done:,}/{total:,} rows"
+            else:
+                text = f"{done:,} rows"
+            self.stream.write(f"\r    {text}  {rate:,.0f} rows/s{tail}   ")
             self.stream.flush()
             self._bar_open = True
         else:
