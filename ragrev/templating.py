@@ -5,7 +5,8 @@ copies, and ``revision.py.tmpl`` which ``ragrev revision`` fills in
 (``string.Template`` syntax: ``${rev_id}``, ``${message}``,
 ``${down_revision}`` / ``${branch_labels}`` / ``${depends_on}`` (Python
 literals), ``${revises}`` (the parent ids as text, for the docstring),
-``${create_date}``, ``${store_hints}``, ``${first_store}``). A template with
+``${create_date}``, ``${store_hints}``, ``${first_store}``, ``${chat_store}`` (the
+first document or SQL store)). A template with
 a ``ragrev.toml`` is a project template (``ragrev init``); the others are
 revision templates only. The shipped ones live in the
 package (``ragrev/templates/`` in a wheel, ``templates/`` in a source
@@ -63,6 +64,8 @@ def render_revision(template: str, project_templates: Path | None, **values) -> 
     hints = [_HINTS[k].format(name=n) for n, k in kinds.items() if k in _HINTS]
     values["store_hints"] = "\n".join(f"    # {h}" for h in hints) or "    # op.<store>.<operation>(...)"
     values["first_store"] = next(iter(kinds), "store")
+    # chat archives live in a document or SQL store (templates/chat-archive)
+    values["chat_store"] = next((n for n, k in kinds.items() if k in ("mongo", "sql")), values["first_store"])
     values.setdefault("message", "")
     values.setdefault("revises", "")
     return string.Template(path.read_text(encoding="utf-8")).safe_substitute(values)
