@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from ragrev.cli import cli
 
 PG_ADMIN_URL = os.environ.get("RAGREV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: a real MongoDB for the document-store tests; else an embedded SecantusDB
+REAL_MONGO = os.environ.get("RAGREV_TEST_MONGO_URI")
 
 
 class Project:
@@ -66,6 +68,20 @@ def make_project(tmp_path):
         return Project(tmp_path / sub, stores, options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory):
+    """``RAGREV_TEST_MONGO_URI`` if set, else one SecantusDB server for the session."""
+    if REAL_MONGO:
+        yield REAL_MONGO
+        return
+    from ragrev.stores import secantus
+
+    path = str(tmp_path_factory.mktemp("secantus"))
+    uri, owned = secantus.acquire(path, "tests")
+    yield uri
+    secantus.release(path, owned)
 
 
 @pytest.fixture

@@ -7,28 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import sqlite3
 import uuid
 
 import pytest
 
-REAL_MONGO = os.environ.get("RAGREV_TEST_MONGO_URI")
 KINDS = ["sqlite", "mongo"]
 CHATS = 'op.chat.chats("conversations", order_key="seq", ts_key="ts", seq_key="seq")'
-
-
-@pytest.fixture(scope="session")
-def chat_mongo_url(tmp_path_factory):
-    if REAL_MONGO:
-        yield REAL_MONGO
-        return
-    from ragrev.stores import secantus
-
-    path = str(tmp_path_factory.mktemp("chats-secantus"))
-    uri, owned = secantus.acquire(path, "chat-tests")
-    yield uri
-    secantus.release(path, owned)
 
 
 def messages(sessions: int = 500, per_session: int = 20, start=dt.datetime(2024, 1, 1), step_hours: float = 20.0,
@@ -224,7 +209,7 @@ def _env(request, kind, make_project, tmp_path, sub="proj"):
         return ChatEnv(kind, make_project, tmp_path, sub=sub)
     if kind == "postgresql":
         return ChatEnv(kind, make_project, tmp_path, request.getfixturevalue("pg_url"), sub=sub)
-    url = request.getfixturevalue("chat_mongo_url")
+    url = request.getfixturevalue("mongo_url")
     name = "chats_" + uuid.uuid4().hex[:10]
 
     def drop():

@@ -1,15 +1,13 @@
 """Fixtures for the MongoDB adapter's tests.
 
-``mongo_url``: ``$RAGREV_TEST_MONGO_URI`` when set (a real MongoDB), else a
-SecantusDB server started once for the test session (in this process, on a
-loopback port, data in a temporary directory). ``mongo_db_name`` is a fresh
+``mongo_url`` (tests/conftest.py): ``$RAGREV_TEST_MONGO_URI`` when set (a real
+MongoDB), else a SecantusDB server started once for the test session. ``mongo_db_name`` is a fresh
 database per test, dropped afterwards; ``store`` is a connected
 :class:`~ragrev.stores.mongo.MongoStore` on it, and ``mongo_project`` a ragrev
 project whose store ``docs`` points at it.
 """
 from __future__ import annotations
 
-import os
 import uuid
 
 import pymongo
@@ -20,21 +18,7 @@ from bson.raw_bson import RawBSONDocument
 from ragrev.config import StoreConfig
 from ragrev.context import StepContext
 from ragrev.stores import open_store
-
-REAL_MONGO = os.environ.get("RAGREV_TEST_MONGO_URI")
-
-
-@pytest.fixture(scope="session")
-def mongo_url(tmp_path_factory):
-    if REAL_MONGO:
-        yield REAL_MONGO
-        return
-    from ragrev.stores import secantus
-
-    path = str(tmp_path_factory.mktemp("secantus"))
-    uri, owned = secantus.acquire(path, "tests")
-    yield uri
-    secantus.release(path, owned)
+from tests.conftest import REAL_MONGO  # noqa: F401 - re-exported for the test modules
 
 
 @pytest.fixture(scope="session")
