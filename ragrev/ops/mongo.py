@@ -25,6 +25,10 @@ Operations, and the inverse a derived downgrade uses:
   -> ``restore_field``, which puts them back where they were.
 - ``create_index(c, keys, name=None, unique=False, **options)`` -> ``drop_index(c, name)``.
 - ``drop_index(c, name)`` -> ``create_index`` from the spec captured when it ran.
+- ``insert_many(c, documents=list | fn, batch_size=1000)``: resumable, never
+  duplicates, leaves documents that were there alone -> ``delete_inserted``,
+  which deletes exactly the documents it inserted (their ids are kept in a
+  trash collection).
 - ``update_many(c, filter, update, inverse=(filter, update))`` -> the ``inverse``
   pair; none given: irreversible.
 - ``transform(c, fn, inverse=g, batch_size=1000, filter=None)`` -> ``transform``
@@ -571,6 +575,67 @@ class Transform(Operation):
                                           ids_from=captured["trash"]))
 
     inverse_ops = Operation.inverse
+
+
+@register(KIND)
+@dataclass(repr=False)
+class InsertMany(Operation):
+    """Insert ``documents``: a list of dicts, or a function returning an
+    iterable of them (a generator) — called again when the step resumes, so
+    it must yield the same documents in the same order.
+
+    ``batch_size`` documents at a time, each batch checkpointed. The ids of
+    the documents inserted are kept (a trash collection) so the inverse
+    deletes exactly those. A document whose ``_id`` is already in the
+    collection with the same content (after a BSON round trip, key order
+    ignored) is left alone and not counted as inserted; with other content
+    the step fails before writing that batch. Documents without ``_id`` get
+    an ObjectId derived from the step and their position, so a rerun writes
+    the same ids and never duplicates them."""
+
+    name: ClassVar[str] = "insert_many"
+    data_step: ClassVar[bool] = True
+    collection: str
+    documents: Any
+    batch_size: int = 1000
+
+    def validate(self):
+        _check_collection(self, self.collection)
+        _check_batch(self, self.batch_size)
+        if isinstance(self.documents, (list, tuple)):
+            bad = next((d for d in self.documents if not isinstance(d, dict)), None)
+            if bad is not None:
+                _fail(self, f"documents must be dicts, got {type(bad).__name__}: {bad!r:.60}")
+        elif not callable(self.documents):
+            _fail(self, "documents must be a list of dicts or a function returning an iterable of dicts")
+
+    def describe(self) -> str:
+        if isinstance(self.documents, (list, tuple)):
+            n = len(self.documents)
+            what = f"{n} document{'' if n == 1 else 's'}"
+        else:
+            what = f"{getattr(self.documents, '__name__', 'documents')}()"
+        return f"insert_many({self.collection!r}, {what}, batch_size={self.batch_size})"
+
+    def reverse(self, captured):
+        if not captured or "trash" not in captured:
+            raise Irreversible(f"insert_many {self.collection!r}: the inserted documents were not recorded")
+        return self.inverse(DeleteInserted(self.collection, captured["trash"]))
+
+
+@register(KIND)
+@dataclass(repr=False)
+class DeleteInserted(Operation):
+    """Inverse of ``insert_many``: delete the documents whose ids are listed in ``trash``."""
+
+    name: ClassVar[str] = "delete_inserted"
+    data_step: ClassVar[bool] = True
+    collection: str
+    trash: str
+
+    def validate(self):
+        _check_collection(self, self.collection)
+        _check_collection(self, self.trash, "trash", internal=True)
 
 
 # --- checks ----------------------------------------------------------------------------------------

@@ -16,16 +16,22 @@ they follow:
   ``transform`` saves each batch's new documents (as one BSON blob, with the
   batch's ids) in its trash before writing them, then checkpoints, so a
   crash between the write and the checkpoint replays the saved documents
-  instead of calling ``fn`` on a document twice.
+  instead of calling ``fn`` on a document twice. ``insert_many`` records
+  each batch's new ids in its trash before inserting them, so a replayed
+  batch knows which of the documents already there are its own.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import itertools
 import logging
+import time
 
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
+from bson import ObjectId
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, PyMongoError
 
@@ -550,6 +556,116 @@ def _transform_total(store, op, coll):
     return coll.count_documents(op.filter) if op.filter else coll.estimated_document_count()
 
 
+@implementation(m.InsertMany, KIND)
+def insert_many(store, op, ctx):
+    """Batches of the document stream, from the checkpointed position: drop
+    the documents already there with the same content (and fail on other
+    content), record the new ids in the trash, insert them, checkpoint."""
+    coll = _coll(store, op)
+    tok = _token(ctx, f"{op.collection}.inserted", seq=0, pos=0, t=int(time.time()))
+    trash = store.db[tok["trash"]]
+    seq, pos = tok["seq"], tok["pos"]
+    done = ctx.rows_done if ctx.resuming else 0
+    source = op.documents() if callable(op.documents) else op.documents
+    total = len(source) if isinstance(source, (list, tuple)) else None
+    stream = itertools.islice(iter(source), pos, None)
+    while True:
+        batch = list(itertools.islice(stream, op.batch_size))
+        if not batch:
+            break
+        docs = [_with_id(op, tok, pos + i, d) for i, d in enumerate(batch)]
+        seq += 1
+        record = trash.find_one({"_id": seq})  # written before a crash: this batch is a replay
+        ours = {_key(i) for i in record["ids"]} if record else set()
+        missing, already = _not_there(op, coll, docs, ours)
+        if record is None:
+            trash.insert_one({"_id": seq, "ids": [d["_id"] for d in missing], "pos": pos + len(batch)})
+        else:
+            extra = [d["_id"] for d in missing if _key(d["_id"]) not in ours]
+            if extra:
+                trash.update_one({"_id": seq}, {"$push": {"ids": {"$each": extra}}})
+        _insert(op, coll, missing)
+        pos += len(batch)
+        done += len(missing) + already
+        ctx.checkpoint({**tok, "seq": seq, "pos": pos}, done)
+        ctx.progress(pos, total)
+    return done
+
+
+def _key(value) -> bytes:
+    """A hashable, type-exact form of an ``_id``."""
+    return bson.encode({"k": value})
+
+
+def _with_id(op, tok, position: int, doc) -> dict:
+    if not isinstance(doc, dict):
+        raise _fail(op, f"document {position} is a {type(doc).__name__}, not a dict", OperationError)
+    if "_id" in doc:
+        return doc
+    digest = hashlib.blake2b(f"{tok['trash']}:{position}".encode(), digest_size=8).digest()
+    return {"_id": ObjectId(int(tok["t"]).to_bytes(4, "big") + digest), **doc}
+
+
+def _not_there(op, coll, docs, ours) -> tuple[list, int]:
+    """The documents of a batch not in ``coll`` yet (repeats within the batch
+    dropped), and how many are there already from this batch's interrupted
+    run (``ours``). Fails when an ``_id`` is taken by other content (the
+    collection's, or an earlier document's of the batch)."""
+    codec = coll.codec_options
+    existing = {_key(d["_id"]): d for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}})}
+    missing, seen, clash, already = [], {}, [], 0
+    for doc in docs:
+        k = _key(doc["_id"])
+        as_stored = bson.decode(bson.encode(doc, codec_options=codec), codec_options=codec)
+        if k in seen:
+            if seen[k] != as_stored:
+                clash.append(doc["_id"])
+            continue
+        seen[k] = as_stored
+        if k in existing:
+            if k in ours:
+                already += 1
+            elif existing[k] != as_stored:
+                clash.append(doc["_id"])
+            continue  # ours from the interrupted run, or the same document put there by someone else
+        missing.append(doc)
+    if clash:
+        raise _fail(op, f"{len(clash)} document(s) have the _id of another document with other content "
+                        f"(e.g. _id {_ids(clash[:SAMPLE])}); nothing of this batch was written")
+    return missing, already
+
+
+def _insert(op, coll, docs) -> None:
+    if not docs:
+        return
+    try:
+        coll.insert_many(docs, ordered=False)
+    except BulkWriteError as e:
+        errors = e.details.get("writeErrors") or [{}]
+        first = errors[0]
+        doc = first.get("op") or {}
+        raise _fail(op, f"{len(errors)} insert(s) failed, first: _id {doc.get('_id')!r}: {first.get('errmsg')}") from None
+
+
+@implementation(m.DeleteInserted, KIND)
+def delete_inserted(store, op, ctx):
+    coll = _coll(store, op)
+    if store.collection_options(op.trash) is None:
+        raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
+    done = 0
+    total = _inserted_total(store, op.trash)
+    for record in store.db[op.trash].find({}, {"ids": 1}).sort("_id", 1):
+        if record.get("ids"):
+            done += coll.delete_many({"_id": {"$in": record["ids"]}}).deleted_count
+        ctx.progress(done, total)
+    return done
+
+
+def _inserted_total(store, trash: str) -> int:
+    rows = list(store.db[trash].aggregate([{"$group": {"_id": None, "n": {"$sum": {"$size": "$ids"}}}}]))
+    return rows[0]["n"] if rows else 0
+
+
 # --- checks -------------------------------------------------------------------------------------------------
 
 @implementation(m.ExpectCount, KIND)
@@ -655,6 +771,16 @@ def _est_transform(store, op):
     if op.ids_from:
         return _transform_total(store, op, None) if store.collection_options(op.ids_from) else None
     return _count(store, op.collection, op.filter)
+
+
+@estimator(m.InsertMany, KIND)
+def _est_insert(store, op):
+    return len(op.documents) if isinstance(op.documents, (list, tuple)) else None
+
+
+@estimator(m.DeleteInserted, KIND)
+def _est_delete_inserted(store, op):
+    return _inserted_total(store, op.trash) if store.collection_options(op.trash) is not None else None
 
 
 @estimator(m.SetSchema, KIND)
