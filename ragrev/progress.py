@@ -15,11 +15,15 @@ from ragrev.runner import Reporter
 
 
 class ConsoleReporter(Reporter):
+    #: at most one progress line per step this often (seconds): live / structured
+    INTERVAL = {True: 0.1, False: 1.0}
+
     def __init__(self, stream=None, live: bool | None = None, quiet: bool = False):
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.quiet = quiet
         self._started: dict = {}
+        self._last: dict = {}
         self._bar_open = False
 
     def _emit(self, event: str, text: str, **fields) -> None:
@@ -50,8 +54,13 @@ class ConsoleReporter(Reporter):
                    revision=action.revision, step=index + 1, steps=len(action.ops), op=op.describe())
 
     def step_progress(self, action, index, done, total):
-        started = self._started.get((action.store, index), time.monotonic())
-        elapsed = max(time.monotonic() - started, 1e-6)
+        now = time.monotonic()
+        key = (action.store, index)
+        if now - self._last.get(key, 0.0) < self.INTERVAL[self.live] and not (total and done >= total):
+            return
+        self._last[key] = now
+        started = self._started.get(key, now)
+        elapsed = max(now - started, 1e-6)
         rate = done / elapsed
         eta = (total - done) / rate if total and rate > 0 else None
         if self.quiet:
