@@ -294,7 +294,8 @@ def current(config: Config, store_names=None) -> list[dict]:
                 applied = graph.applied_from_heads(heads_)
                 row["pending"] = [r for r in graph.topological() if r not in applied and
                                   r in graph.applied_from_heads(graph.heads)]
-            for rev, st in Journal(store).open_runs().items():
+            applied_revs = graph.applied_from_heads(known) if len(known) == len(heads_) else None
+            for rev, st in Journal(store).open_runs(applied_revs).items():
                 done = len(st.done_steps())
                 total = len(runner.plan_of(rev).up_for(name)) if rev in graph.revisions else "?"
                 if st.direction == "up":

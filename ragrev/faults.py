@@ -10,8 +10,12 @@ that process). Points:
 - ``checkpoint``: a data step journaled a batch;
 - ``stamp``: a store's version was stamped, the run record not yet closed.
 
+``RAGREV_FAULTS_TRACE=PATH`` appends each point reached to PATH, one name
+a line (flushed at once, so a killed process leaves a complete trace): an
+uninterrupted run's trace tells a harness every place it can kill a run.
+
 Used by ``tests/reliability`` and the README's recovery command; it costs one
-dictionary look-up per event when unset.
+dictionary look-up per event when neither is set.
 """
 from __future__ import annotations
 
@@ -20,12 +24,14 @@ import signal
 
 _PLAN: dict[str, int] | None = None
 _SEEN: dict[str, int] = {}
+_TRACE: str | None = None
 
 
 def _plan() -> dict[str, int]:
-    global _PLAN
+    global _PLAN, _TRACE
     if _PLAN is None:
         _PLAN = {}
+        _TRACE = os.environ.get("RAGREV_FAULTS_TRACE") or None
         for part in filter(None, os.environ.get("RAGREV_FAULTS", "").split(",")):
             point, _, n = part.partition("=")
             if n.strip().isdigit():
@@ -36,6 +42,9 @@ def _plan() -> dict[str, int]:
 def hit(point: str) -> None:
     """Count one arrival at ``point``; die here if the plan says so."""
     plan = _plan()
+    if _TRACE is not None:
+        with open(_TRACE, "a") as f:
+            f.write(point + "\n")
     if not plan or point not in plan:
         return
     _SEEN[point] = _SEEN.get(point, 0) + 1

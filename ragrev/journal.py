@@ -59,6 +59,8 @@ class RunState:
 
     run: dict
     steps: dict[int, dict] = field(default_factory=dict)
+    #: for a ``down`` run that reverts a half-applied revision: that ``up`` run
+    reverting: "RunState | None" = None
 
     @property
     def direction(self) -> str:
@@ -83,6 +85,9 @@ class Journal:
     def __init__(self, store, context: dict | None = None):
         self.store = store
         self.context = context or {}
+        #: runs that completed (their stamp is written) but whose record was
+        #: never closed: the process died in between; see :meth:`open_runs`
+        self.unclosed: dict[str, RunState] = {}
 
     # --- reading ---------------------------------------------------------------
     def latest(self, revision: str, directions=("up", "down")) -> RunState | None:
@@ -100,12 +105,18 @@ class Journal:
 
     def applied_checksum(self, revision: str) -> str | None:
         """Checksum of the last completed ``up`` run of ``revision``."""
+        st = self.unclosed.get(revision)
+        if st is not None and st.direction == "up":
+            return st.run.get("checksum")
         for r in reversed(self.store.log_records(revision)):
             if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done":
                 return r.get("checksum")
         return None
 
     def last_applied_run(self, revision: str) -> RunState | None:
+        st = self.unclosed.get(revision)
+        if st is not None and st.direction == "up":
+            return st
         records = self.store.log_records(revision)
         runs = [r for r in records if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done"]
         if not runs:
@@ -116,22 +127,49 @@ class Journal:
                 state.steps[r["step_index"]] = r
         return state
 
-    def open_runs(self) -> dict[str, RunState]:
-        """Revisions whose latest run is open (half-applied or half-reverted)."""
+    def open_runs(self, applied: set | None = None) -> dict[str, RunState]:
+        """Revisions whose latest run is open (half-applied or half-reverted).
+
+        With ``applied`` (the revisions the store's version says are applied),
+        a run that completed but whose record was never closed — the process
+        died between writing the store's version and closing the record — is
+        not open: an ``up`` run of an applied revision, or a ``down`` run of a
+        revision no longer applied (unless it reverts a half-applied run, which
+        is never stamped). Those go to :attr:`unclosed`, and count as done for
+        :meth:`last_applied_run` and :meth:`applied_checksum`. A ``down`` run
+        reverting a half-applied ``up`` run has that run in ``reverting``.
+        """
         by_rev: dict[str, list[dict]] = {}
         for r in self.store.log_records():
             by_rev.setdefault(r.get("revision"), []).append(r)
         out = {}
+        self.unclosed = {}
         for rev, records in by_rev.items():
             runs = [r for r in records if r.get("type") == "run" and r.get("direction") in ("up", "down")]
             if runs and runs[-1].get("outcome") in ("running", "failed"):
-                st = RunState(runs[-1])
-                for r in records:
-                    if r.get("type") == "step" and r.get("run_id") == st.run["id"]:
-                        st.steps[r["step_index"]] = r
-                if st.steps:  # no step started: nothing is half-done (e.g. rolled back)
+                st = self._state(runs[-1], records)
+                if st.direction == "down":
+                    ups = [r for r in runs if r["direction"] == "up"]
+                    if ups and ups[-1].get("outcome") in ("running", "failed"):
+                        st.reverting = self._state(ups[-1], records)
+                if applied is not None and st.reverting is None and (rev in applied) == (st.direction == "up"):
+                    self.unclosed[rev] = st
+                elif st.steps:  # no step started: nothing is half-done (e.g. rolled back)
                     out[rev] = st
         return out
+
+    @staticmethod
+    def _state(run: dict, records: list[dict]) -> RunState:
+        st = RunState(run)
+        for r in records:
+            if r.get("type") == "step" and r.get("run_id") == run["id"]:
+                st.steps[r["step_index"]] = r
+        return st
+
+    def close_unclosed(self) -> None:
+        """Close the runs :meth:`open_runs` found completed but unclosed (as ``done``)."""
+        for st in self.unclosed.values():
+            self.finish_run(st.run, "done")
 
     # --- writing -------------------------------------------------------------------
     def start_run(self, revision: str, direction: str, checksum: str | None, owner: str = "") -> dict:

@@ -83,8 +83,11 @@ class StoreNamespace:
 
     def chats(self, collection, **options):
         """Chat-archive operations on a collection of this store (DESIGN §4.4)."""
-        from ragrev.ops.chats import ChatNamespace
+        from ragrev.ops.chats import ChatNamespace, ChatOp
 
+        if self._store.kind not in ChatOp.impl_modules:
+            raise OperationError(f"{self._where()}store {self._store.name!r} ({self._store.kind}) holds no chat "
+                                 f"archives; they live in a document or SQL store")
         return ChatNamespace(self._emit, collection, options)
 
     def __getattr__(self, name):

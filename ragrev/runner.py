@@ -125,15 +125,19 @@ class Runner:
         return heads
 
     # --- planning ------------------------------------------------------------------
-    def compute(self, direction: str, target: str) -> list[Action]:
-        """The actions of a run, in execution order (touches nothing)."""
+    def compute(self, direction: str, target: str, repair: bool = False) -> list[Action]:
+        """The actions of a run, in execution order. Touches nothing, except
+        with ``repair`` (under the lease): runs that completed but whose record
+        a killed runner never closed are closed (see :meth:`Journal.open_runs`)."""
         per_store: list[list[Action]] = []
         for name in self.store_names:
             store = self.stores[name]
             heads = self.heads(store)
             journal = Journal(store)
+            open_runs = journal.open_runs(self.graph.applied_from_heads(heads))
+            if repair:
+                journal.close_unclosed()
             self._check_edited(store, journal, heads)
-            open_runs = journal.open_runs()
             actions = self._up_actions(store, heads, target, open_runs) if direction == "up" \
                 else self._down_actions(store, heads, target, open_runs, journal)
             per_store.append(actions)
@@ -193,12 +197,13 @@ class Runner:
         applied = self.graph.applied_from_heads(heads)
         keep = self.graph.applied_from_heads(self.graph.resolve(target, heads))
         for rev, st in open_runs.items():
-            if st.direction == "up" and rev not in applied and rev not in keep:
-                ops = []
-                up_ops = self.plan_of(rev).up_for(store.name)
-                for i in sorted(st.done_steps(), reverse=True):
-                    ops += up_ops[i].reverse(st.steps[i].get("captured") or {})
-                actions.append(Action(store.name, rev, "down", ops, reverts_half=st))
+            if rev in applied or rev in keep:
+                continue
+            if st.direction == "up":
+                actions.append(Action(store.name, rev, "down", self._half_inverse(store, rev, st), reverts_half=st))
+            elif st.reverting is not None:  # reverting a half-applied revision was interrupted: finish it
+                actions.append(Action(store.name, rev, "down", self._half_inverse(store, rev, st.reverting),
+                                      resume=st, reverts_half=st.reverting, skip=set(st.done_steps())))
         for r in self.graph.downgrade_path(heads, target):
             plan = self.plan_of(r.revision)
             st = open_runs.get(r.revision)
@@ -212,6 +217,14 @@ class Runner:
                 raise RagrevError(f"store {store.name!r}: revision {rev} is half-reverted; "
                                   f"downgrade to below it to finish, or 'ragrev upgrade' after finishing")
         return actions
+
+    def _half_inverse(self, store, rev: str, up: RunState) -> list:
+        """The inverses of the completed steps of a half-applied ``up`` run, last first."""
+        ops = []
+        up_ops = self.plan_of(rev).up_for(store.name)
+        for i in sorted(up.done_steps(), reverse=True):
+            ops += up_ops[i].reverse(up.steps[i].get("captured") or {})
+        return ops
 
     def _down_ops(self, store, plan: RevisionPlan, journal: Journal, resuming: RunState | None = None) -> list:
         explicit = plan.down_for(store.name)
@@ -249,7 +262,7 @@ class Runner:
             return actions
         with Leases(busy, self.config.lock_timeout, self.config.lock_lease) as leases:
             self._leases = leases
-            actions = self.compute(direction, target)
+            actions = self.compute(direction, target, repair=True)
             for action in actions:
                 store = self.stores[action.store]
                 leases.verify(store)

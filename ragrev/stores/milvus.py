@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import socket
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from ragrev.config import parse_duration
-from ragrev.errors import LockTimeout, RagrevError, StoreUnreachable
+from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
 from ragrev.ops.milvus import (
     MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
@@ -63,6 +64,10 @@ def lit(value) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return str(int(value))
+
+
+#: how Milvus words an expression it cannot parse (as opposed to one that names unknown fields or mixes types)
+_SYNTAX_ERROR = re.compile(r"unexpected (token|character)|expected .* got|cannot parse|syntax error", re.IGNORECASE)
 
 
 def _first_line(e: BaseException) -> str:
@@ -511,19 +516,31 @@ class MilvusStore(Store):
     def preflight(self, ops: list) -> None:
         """Simulate the run's steps on the store's schema (see
         :mod:`ragrev.ops.milvus`); filters on collections no earlier step
-        touches are tried on the server (a one-row query)."""
+        touches are tried on the server (a one-row query). A step that was
+        interrupted (its journal record not done) may have done its work
+        already (e.g. killed after a drop, before it was journaled): if its
+        simulation fails, the steps after it are simulated on the store as it is."""
         state, touched = self.schema_state(), set()
+        interrupted = {r.get("digest") for r in self.log_records()
+                       if r.get("type") == "step" and r.get("outcome") != "done"}
         for op in ops:
             if not isinstance(op, MilvusOp):
                 continue
-            op.simulate(state)
+            try:
+                op.simulate(state)
+            except OperationError:
+                if op.digest() not in interrupted:
+                    raise
+                state = self.schema_state()
             name = getattr(op, "collection", None) or getattr(op, "source", None)
             filt = getattr(op, "filter", None)
-            if filt and name not in touched and (phys := self.resolve(name)):
+            if filt and (phys := self.resolve(name)):
                 try:
                     self.c.query(phys, filter=filt, limit=1, output_fields=[self.pk_of(phys)])
                 except MilvusException as e:
-                    raise op.fail(f"filter {filt!r} on {name!r}: {_first_line(e)}") from None
+                    # an earlier step may change the collection's fields: then only a syntax error counts
+                    if name not in touched or _SYNTAX_ERROR.search(_first_line(e)):
+                        raise op.fail(f"filter {filt!r} on {name!r}: {_first_line(e)}") from None
             touched |= {v for k, v in vars(op).items() if isinstance(v, str) and k in _NAME_PARAMS}
 
     def purge(self, older_than: float | None = None) -> list[str]:

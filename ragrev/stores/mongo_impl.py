@@ -308,6 +308,8 @@ def add_field(store, op, ctx):
     if tok.get("phase", 0) < 1:  # record which documents get the field
         # nothing is updated before phase 1, so a rerun may replace the list ($out)
         coll.aggregate([{"$match": lacking}, {"$project": {"_id": 1}}, {"$out": tok["trash"]}])
+        if store.collection_options(tok["trash"]) is None:  # $out of nothing leaves no collection on SecantusDB
+            store.db.create_collection(tok["trash"])
         ctx.checkpoint({**tok, "phase": 1})
     try:
         result = coll.update_many(lacking, {"$set": {op.field: op.default}})
@@ -817,7 +819,9 @@ def preflight(store, ops) -> None:
             raise OperationError(f"{op.where()}{op.name}: store {store.name!r} has no collection {c!r}")
 
     for op in ops:
-        if op.kind != KIND:  # chat archive operations check themselves
+        if op.kind != KIND:  # chat archive operations check the rest themselves, when they run
+            if op.kind == "chat" and op.name != "restore" and op.digest() not in interrupted:
+                need(op, op.collection)
             continue
         lenient = op.digest() in interrupted
         c = getattr(op, "collection", None)

@@ -13,8 +13,12 @@ directory (the second gets ``EBUSY``). The process that owns the directory
 writes its address to ``dir/ragrev-secantus.json``; a second ragrev process
 finds the directory busy, reads that file and connects to the owner's server
 instead, so both see the same data and the store's lock decides who
-migrates (the other waits and exits 3 naming the holder). When the owner
-stops, a sharer's next :func:`acquire` takes the directory over. A directory
+migrates (the other waits and exits 3 naming the holder). The owner does not
+stop its server while other ragrev processes are connected to it (their run
+may hold the lock through it, e.g. when the owner is the runner that lost the
+lock): its last :func:`release` then leaves the server running, and the
+process, at exit, waits for them to disconnect. When the owner stops, a
+sharer's next :func:`acquire` takes the directory over. A directory
 held by a process that wrote no address (a standalone ``python -m secantus``)
 is reported as :class:`DirectoryBusy` (exit 3): connect to it with its
 ``mongodb://`` URL instead.
@@ -28,11 +32,13 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ragrev.errors import LockTimeout, StoreUnreachable
 
 ADDRESS_FILE = "ragrev-secantus.json"
+START_LOCK = "ragrev-secantus.lock"
 #: ``secantus:///:memory:``: an ephemeral store, shared within the process, gone when it stops
 MEMORY = ":memory:"
 #: how long a second process waits for the owner of a busy directory to publish its address
@@ -98,10 +104,65 @@ def release(path: str, owned: bool) -> None:
         if emb is None:
             return
         emb.refs -= 1
-        if emb.refs > 0:
+        if emb.refs > 0 or _peers(emb):  # still used here, or by other processes: stopped at exit
             return
         del _servers[real]
     _stop(emb)
+
+
+def _peers(emb: _Embedded) -> int:
+    """Connections to ``emb``'s server from other ragrev processes: clients
+    whose handshake names the application ``ragrev`` (the Mongo adapter's
+    ``appname``) and whose port is not one of this process's sockets. 0 where
+    ``/proc`` cannot tell."""
+    if emb.path == MEMORY:
+        return 0
+    own = _own_ports()
+    if own is None:
+        return 0
+    count = 0
+    for info in emb.server.connections.snapshot():
+        app = ((info.client_metadata or {}).get("application") or {}).get("name")
+        if app == "ragrev" and info.peer_addr and info.peer_addr[1] not in own:
+            count += 1
+    return count
+
+
+def _own_ports() -> set[int] | None:
+    """Local TCP ports of this process's sockets (Linux ``/proc``), None elsewhere."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[9] in inodes:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _linger(emb: _Embedded, poll: float = 0.1) -> None:
+    """Keep serving while other ragrev processes are connected (see the module docstring)."""
+    try:
+        while _peers(emb):
+            time.sleep(poll)
+    except KeyboardInterrupt:  # a second Ctrl-C stops waiting
+        pass
 
 
 def peer_uri(path: str) -> str | None:
@@ -138,6 +199,33 @@ def _start(path: str, store: str, cache_size: str | None) -> _Embedded:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreUnreachable(f"store {store!r}: cannot create {path}: {e.strerror}") from None
+    with _starting(path):
+        return _open(path, store, cache_size)
+
+
+@contextmanager
+def _starting(path: str):
+    """One ragrev process at a time starts a server on ``path``: without this,
+    two starting together both pass the busy probe and WiredTiger prints its
+    EBUSY error on the loser's stderr. (An advisory lock on a file of ours, held
+    only while starting; a held WiredTiger lock is what says "owned".)"""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(path, START_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only directory: WiredTiger will say why it cannot open it
+        yield
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def _open(path: str, store: str, cache_size: str | None) -> _Embedded:
+    from secantus import SecantusDBServer
+
     if _held_elsewhere(path):
         raise _Busy()
     try:
@@ -221,4 +309,5 @@ def _stop_all() -> None:
         running = list(_servers.values())
         _servers.clear()
     for emb in running:
+        _linger(emb)
         _stop(emb)

@@ -10,17 +10,20 @@
   handling is replaced so that DDL is covered too); on MySQL DDL commits
   implicitly, so a failure can leave a step half-done there.
 - The lease is taken on its own connection, so renewing it never waits on a
-  migration's transaction (except on SQLite, whose writers exclude each other;
-  the runner renews between revisions there).
+  migration's transaction (except on SQLite, whose writers exclude each other:
+  a renewal waits while the migration's transaction keeps the database busy,
+  so there an expired lease of a live process on this host is still held).
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from contextlib import contextmanager, nullcontext
 
-from ragrev.errors import ConfigError, StoreUnreachable
+from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, implementation
 
 import sqlalchemy as sa
@@ -102,7 +105,7 @@ class SqlStore(Store):
             self.conn.commit()
         self._depth = 1
         try:
-            with self.conn.begin():
+            with _writing(self.conn):
                 yield
         finally:
             self._depth = 0
@@ -131,6 +134,12 @@ class SqlStore(Store):
         return found
 
     def ensure_meta(self) -> None:
+        # read first: a runner waiting for the lease must not wait for SQLite's write lock here
+        names = set(sa.inspect(self.conn).get_table_names())
+        if not self._depth:
+            self.conn.commit()
+        if {VERSION_TABLE, LOG_TABLE, LOCK_TABLE} <= names:
+            return
         with self._tx():
             _meta.create_all(self.conn, checkfirst=True)
 
@@ -183,9 +192,9 @@ class SqlStore(Store):
                     c.exec_driver_sql("PRAGMA busy_timeout = 2000")
                 row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
                 c.commit()
-                if row is not None and row["owner"] != owner and row["expires"] > now:
-                    return f"{row['owner']} (lease expires in {row['expires'] - now:.0f}s)"
-                with c.begin():
+                if row is not None and row["owner"] != owner and (row["expires"] > now or self._live_here(row["owner"])):
+                    return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - now):.0f}s)"
+                with _writing(c):
                     if row is None:
                         c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease, acquired=now))
                         return None
@@ -208,8 +217,26 @@ class SqlStore(Store):
             return None
         return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - time.time()):.0f}s)"
 
+    def _live_here(self, owner: str) -> bool:
+        """On SQLite, True when ``owner`` (``host:pid:...``) is a live process
+        on this host: its lease may have expired only because its renewals
+        wait while its own transaction keeps the database busy."""
+        if self.dialect != "sqlite":
+            return False
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def lock_release(self, owner: str) -> None:
-        with self.engine.begin() as c:
+        with self.engine.connect() as c, _writing(c):
             c.execute(lock_table.delete().where(lock_table.c.name == "migrate", lock_table.c.owner == owner))
 
     # --- operations --------------------------------------------------------------------
@@ -219,6 +246,28 @@ class SqlStore(Store):
     def user_tables(self) -> list[str]:
         names = sa.inspect(self.conn).get_table_names()
         return sorted(n for n in names if not n.startswith("ragrev_"))
+
+    def preflight(self, ops) -> None:
+        """Chat archive operations (``op.<store>.chats(table)``) need their table
+        before anything runs, unless an earlier step of the run may create it
+        (a ``create_table``/``rename_table`` to that name, or any ``execute``)."""
+        tables, created, opaque = None, set(), False
+        for op in ops:
+            if isinstance(op, SqlOp):
+                if isinstance(op.mop, aops.CreateTableOp):
+                    created.add(op.mop.table_name)
+                elif isinstance(op.mop, aops.RenameTableOp):
+                    created.add(op.mop.new_table_name)
+                elif isinstance(op.mop, aops.ExecuteSQLOp):
+                    opaque = True
+            elif getattr(op, "kind", "") == "chat" and op.name != "restore" and not opaque \
+                    and op.collection not in created:
+                if tables is None:
+                    tables = set(sa.inspect(self.conn).get_table_names())
+                    if not self._depth:
+                        self.conn.commit()
+                if op.collection not in tables:
+                    raise OperationError(f"{op.where()}{op.name}: store {self.name!r} has no table {op.collection!r}")
 
     def purge(self, older_than: float | None = None) -> list[str]:
         dropped = []
@@ -235,9 +284,19 @@ class SqlStore(Store):
         return dropped
 
 
-def trash_name(table: str, suffix: str = "") -> str:
-    name = f"{TRASH_PREFIX}{int(time.time())}_{table}" + (f"_{suffix}" if suffix else "")
-    return name[:63]
+def trash_name(table: str, suffix: str = "", taken=()) -> str:
+    """``ragrev_trash_<unix time>_<table>[_<suffix>]``, with ``_2``, ``_3``...
+    when that is ``taken`` (the same thing dropped twice in one second)."""
+    base = f"{TRASH_PREFIX}{int(time.time())}_{table}" + (f"_{suffix}" if suffix else "")
+    name, n = base[:63], 1
+    while name in taken:
+        n += 1
+        name = base[:63 - len(str(n)) - 1] + f"_{n}"
+    return name
+
+
+def _taken(store, schema=None) -> set:
+    return set(sa.inspect(store.conn).get_table_names(schema=schema))
 
 
 def _encode(record: dict) -> dict:
@@ -252,7 +311,12 @@ def _decode(row: dict) -> dict:
 
 
 def _transactional_sqlite(engine) -> None:
-    """Let SQLAlchemy, not the sqlite3 module, emit BEGIN, so DDL is transactional."""
+    """Let SQLAlchemy, not the sqlite3 module, emit BEGIN, so DDL is
+    transactional; a transaction begun after :func:`_writing` takes the write
+    lock at once (``BEGIN IMMEDIATE``). A deferred transaction that reads
+    first and then writes must upgrade its lock, and SQLite refuses that at
+    once ("database is locked"), without waiting, when another connection
+    holds the write lock — the lease renewal, on its own connection, does."""
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
@@ -260,7 +324,16 @@ def _transactional_sqlite(engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop(_IMMEDIATE, False) else "BEGIN")
+
+
+_IMMEDIATE = "ragrev_begin_immediate"
+
+
+def _writing(conn):
+    """``conn.begin()`` for a transaction that will write (immediate on SQLite)."""
+    conn.info[_IMMEDIATE] = True
+    return conn.begin()
 
 
 # --- implementations ---------------------------------------------------------------------
@@ -286,7 +359,7 @@ def _apply_sql(store: SqlStore, op: SqlOp, ctx):
 
 
 def _soft_drop_table(store, ops, m, ctx):
-    trash = ctx.captured.get("trash") or trash_name(m.table_name)
+    trash = ctx.captured.get("trash") or trash_name(m.table_name, taken=_taken(store, m.schema))
     if ctx.resuming and not _table_exists(store, m.table_name, m.schema) and _table_exists(store, trash, m.schema):
         return None
     ops.rename_table(m.table_name, trash, schema=m.schema)
@@ -308,7 +381,7 @@ def _drop_column(store, ops, m, ctx):
     ctx.captured["column_code"] = render([aops.AddColumnOp(m.table_name, column, schema=m.schema)])
     pk = sa.inspect(store.conn).get_pk_constraint(m.table_name, schema=m.schema).get("constrained_columns") or []
     if pk:
-        trash = trash_name(m.table_name, m.column_name)
+        trash = trash_name(m.table_name, m.column_name, taken=_taken(store, m.schema))
         cols = ", ".join(f'"{c}"' for c in pk + [m.column_name])
         store.conn.execute(sa.text(f'CREATE TABLE "{trash}" AS SELECT {cols} FROM "{m.table_name}"'))
         ctx.captured["values_table"] = trash

@@ -1,0 +1,260 @@
+"""Bad input across every kind of store (DESIGN §6): one line, exit 2, and
+nothing changed in any store.
+
+The project is the reliability chain (SQLite + Milvus Lite + embedded
+SecantusDB + a chat archive), migrated to ``r2`` so that every store has
+user data, a version and a journal. Each case of ``CASES`` changes the
+project's files (a revision ``r6`` on top of ``r5``, an edited revision, a
+transformed ``ragrev.toml``) or the command line, then runs ``ragrev`` in a
+subprocess and checks:
+
+- exit code 2, nothing on stdout, exactly one line on stderr starting with
+  ``ragrev: error:`` and matching the case's patterns, no traceback, no
+  secret from a URL;
+- the snapshot of every store — user data *and* ragrev's own tables and
+  collections (version, journal, lock, trash) — and the cold storage are
+  exactly as before.
+
+Where a revision is applied by the failing command, the whole run from r2 is
+at stake (r3..r6): a mistake in r6 must be caught before r3 starts — e.g. a
+vector of the wrong dimension for the collection that r4 re-embeds.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.reliability import chain, hashes
+
+UNREACHABLE_MONGO = '\n[stores.remote]\nurl = "mongodb://ragrev:s3cr3t-pw@127.0.0.1:1/x"\ntimeout = "1s"\n'
+UNREACHABLE_MILVUS = '\n[stores.remote]\nurl = "milvus://ragrev:s3cr3t-pw@127.0.0.1:1"\nconnect_timeout = "1s"\n'
+UNREACHABLE_PG = '\n[stores.remote]\nurl = "postgresql+psycopg://ragrev:s3cr3t-pw@127.0.0.1:1/x"\n'
+SECRET = "s3cr3t-pw"
+FIELDS = '[{"name": "id", "type": "INT64", "primary": True}, {"name": "v", "type": "FLOAT_VECTOR", "dim": 4}]'
+CHATS = chain.CHATS
+
+
+def top(body: str, down="r5", rev="r6", header: str | None = None) -> dict:
+    """A revision file ``rev`` (on ``down``) whose upgrade(op) is ``body``."""
+    head = header if header is not None else f'revision = "{rev}"\ndown_revision = {down!r}\n'
+    return {f"{rev}.py": f'"""a bad revision"""\nimport sqlalchemy as sa\n\n{head}\n\n'
+                         f"def upgrade(op):\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n"}
+
+
+def with_config(extra: str = "", replace: tuple[str, str] | None = None):
+    def edit(text: str) -> str:
+        if replace:
+            assert replace[0] in text, replace
+            text = text.replace(*replace)
+        return text + extra
+    return edit
+
+
+@dataclass
+class Case:
+    id: str
+    expect: list[str]
+    files: dict = field(default_factory=dict)
+    args: list = field(default_factory=lambda: ["upgrade", "head"])
+    edit: dict = field(default_factory=dict)      # revision file -> (old, new)
+    config: object = None                         # ragrev.toml text -> text
+    config_path: str | None = None
+
+
+CASES = [
+    # --- revision files ------------------------------------------------------------------------
+    Case("syntax-error", [r"revisions/r6\.py:\d+: syntax error"],
+         {"r6.py": 'revision = "r6"\ndown_revision = "r5"\n\ndef upgrade(op)\n    pass\n'}),
+    Case("missing-revision", [r"revisions/r6\.py: no 'revision = \"<id>\"'"],
+         top("op.docs.expect_count('documents', 1)", header='down_revision = "r5"\n')),
+    Case("duplicate-id", [r"duplicate revision id 'r5'", r"r5\.py", r"r6\.py"],
+         {"r6.py": top("pass", rev="r5", down="r4")["r5.py"]}),
+    Case("cycle", [r"cycle in the revision graph"], edit={"r1.py": ("down_revision = None", "down_revision = 'r5'")}),
+    Case("unknown-parent", [r"unknown down_revision 'r9'"], top("pass", down="r9")),
+    Case("down-revision-not-a-string", [r"r6\.py: 'down_revision' must be None"], top("pass", down=5)),
+    Case("multiple-heads", [r"multiple heads \(r5, r6\)"], top("pass", down="r4")),
+    Case("upgrade-raises", [r"r6\.py:\d+: upgrade\(\) failed while planning: ValueError: no"],
+         top("raise ValueError('no')")),
+    Case("import-error", [r"r6\.py:\d+: fails to import: ModuleNotFoundError"],
+         {"r6.py": 'revision = "r6"\ndown_revision = "r5"\nimport no_such_module_zz\n\ndef upgrade(op):\n    pass\n'}),
+    Case("missing-upgrade", [r"r6\.py: defines no upgrade\(op\)"],
+         {"r6.py": 'revision = "r6"\ndown_revision = "r5"\n\ndef downgrade(op):\n    pass\n'}),
+    Case("unknown-store-in-revision", [r"r6\.py:\d+: unknown store 'archive'"],
+         top("op.archive.expect_count('x', 1)")),
+    Case("unknown-operation", [r"r6\.py:\d+: store 'docs' \(mongo\) has no operation 'frobnicate'"],
+         top("op.docs.frobnicate('documents')")),
+    Case("wrong-arguments", [r"r6\.py:\d+: create_collection: .*fields"], top("op.vectors.create_collection('x')")),
+    Case("sql-op-without-arguments", [r"r6\.py:\d+: .*create_table"], top("op.meta.create_table()")),
+
+    # --- targets -------------------------------------------------------------------------------
+    Case("ambiguous-prefix", [r"ambiguous revision prefix 'r': matches r1, r2"], args=["upgrade", "r"]),
+    Case("unknown-target", [r"no such revision 'deadbeef'"], args=["upgrade", "deadbeef"]),
+    Case("downgrade-past-base", [r"walks past base"], args=["downgrade", "r1-3"]),
+    Case("upgrade-past-head", [r"walks past head"], args=["upgrade", "r5+2"]),
+    Case("unparsable-target", [r"cannot parse target"], args=["upgrade", "a@b@c"]),
+
+    # --- configuration -------------------------------------------------------------------------
+    Case("unknown-scheme", [r"unknown URL scheme 'cassandra'"],
+         config=with_config('\n[stores.remote]\nurl = "cassandra://u:s3cr3t-pw@h/x"\n')),
+    Case("missing-variable", [r"environment variable RAGREV_NO_SUCH_VAR_ZZ is not set"],
+         config=with_config('\n[stores.remote]\nurl = "${RAGREV_NO_SUCH_VAR_ZZ}"\n')),
+    Case("bad-toml", [r"ragrev\.toml: .*line"], config=with_config("\n[stores.remote\nurl = 1\n")),
+    Case("unknown-store-option", [r"unknown store 'nope'"], args=["upgrade", "head", "--store", "nope"]),
+    Case("store-without-url", [r"\[stores\.remote\]: needs url"], config=with_config('\n[stores.remote]\nx = 1\n')),
+    Case("bad-lock-timeout", [r"bad lock_timeout 'soon'"],
+         config=with_config(replace=('lock_timeout = "30s"', 'lock_timeout = "soon"'))),
+    Case("bad-transaction-mode", [r"transaction must be 'revision' or 'step'"],
+         config=with_config(replace=('transaction = "step"', 'transaction = "sometimes"'))),
+    Case("no-revision-directory", [r"no revision directory at .*nowhere"],
+         config=with_config(replace=('script_location = "revisions"', 'script_location = "nowhere"'))),
+    Case("no-config-file", [r"no configuration at .*ragrev\.toml"], config_path="{root}/nowhere/ragrev.toml"),
+
+    # --- schemas (MongoDB) ------------------------------------------------------------------------
+    Case("set-schema-invalid", [r"r6\.py:\d+: set_schema: invalid JSON Schema"],
+         top("op.docs.set_schema('documents', {'type': 'nonsense'})")),
+    Case("create-collection-invalid-schema", [r"r6\.py:\d+: create_collection: invalid JSON Schema"],
+         top("op.docs.create_collection('notes', schema={'properties': 5})")),
+    Case("validate-all-invalid-schema", [r"r6\.py:\d+: validate_all: invalid JSON Schema"],
+         top("op.docs.validate_all('documents', {'required': 'title'})")),
+    Case("set-schema-unknown-collection", [r"r6\.py:\d+: set_schema: store 'docs' has no collection 'nope'"],
+         top("op.docs.set_schema('nope', {'type': 'object'})")),
+    Case("rename-field-unknown-collection", [r"r6\.py:\d+: rename_field: .*'nope'"],
+         top("op.docs.rename_field('nope', 'a', 'b')")),
+    Case("bad-validation-level", [r"r6\.py:\d+: create_collection: validation_level must be one of"],
+         top("op.docs.create_collection('notes', validation_level='sometimes')")),
+
+    # --- vectors (Milvus) --------------------------------------------------------------------------
+    Case("insert-wrong-dim", [r"r6\.py:\d+: .*chunks.*vec.*(dim|dimension)"],  # r4 re-embedded chunks in 16 dims
+         top("op.vectors.insert('chunks', rows=[{'id': 99999, 'doc_id': 1, 'text': 'x', 'vec': [0.5] * 8}])")),
+    Case("create-index-unknown-field", [r"r6\.py:\d+: .*chunks.*nope"],
+         top("op.vectors.create_index('chunks', 'nope', index_type='FLAT', metric_type='L2')")),
+    Case("reembed-wrong-dim", [r"r6\.py:\d+: .*16-dimensional vectors, dim=12"],
+         top("""
+             def embed(texts):
+                 return [[0.0] * 16 for _ in texts]
+             embed.dim = 16
+             op.vectors.reembed('chunks', text_field='text', embed=embed, dim=12)
+         """)),
+    Case("reembed-probe-dim", [r"r6\.py:\d+: .*5-dimensional vectors, dim=16"],
+         top("op.vectors.reembed('chunks', text_field='text', embed=lambda ts: [[1.0] * 5 for _ in ts], dim=16)")),
+    Case("no-vector-field", [r"r6\.py:\d+: .*needs at least one vector field"],
+         top("op.vectors.create_collection('x', fields=[{'name': 'id', 'type': 'INT64', 'primary': True}])")),
+    Case("two-primary-keys", [r"r6\.py:\d+: .*exactly one field primary"],
+         top("op.vectors.create_collection('x', fields=[{'name': 'id', 'type': 'INT64', 'primary': True}, "
+             "{'name': 'id2', 'type': 'INT64', 'primary': True}, {'name': 'v', 'type': 'FLOAT_VECTOR', 'dim': 4}])")),
+    Case("dim-zero", [r"r6\.py:\d+: .*dim"],
+         top("op.vectors.create_collection('x', fields=[{'name': 'id', 'type': 'INT64', 'primary': True}, "
+             "{'name': 'v', 'type': 'FLOAT_VECTOR', 'dim': 0}])")),
+    Case("unsupported-index-type", [r"r6\.py:\d+: .*NOT_AN_INDEX"],
+         top("op.vectors.create_index('chunks', 'vec', index_type='NOT_AN_INDEX', metric_type='L2')")),
+    Case("unknown-metric", [r"r6\.py:\d+: .*MANHATTAN"],
+         top("op.vectors.create_index('chunks', 'vec', index_type='FLAT', metric_type='MANHATTAN')")),
+    Case("copy-from-unknown", [r"r6\.py:\d+: .*no collection 'nope'"], top("op.vectors.copy('nope', 'x')")),
+    Case("drop-unknown-collection", [r"r6\.py:\d+: .*no collection 'nope'"], top("op.vectors.drop_collection('nope')")),
+    Case("bad-filter", [r"r6\.py:\d+: .*filter 'id >>> 3'"], top("op.vectors.delete('chunks', filter='id >>> 3')")),
+    Case("reserved-collection-name", [r"r6\.py:\d+: .*ragrev_"],
+         top(f"op.vectors.create_collection('ragrev_x', fields={FIELDS})")),
+
+    # --- chat archives --------------------------------------------------------------------------------
+    Case("archive-bad-older-than", [r"r6\.py:\d+: .*older_than='someday'|older_than='someday'"],
+         top(f"{CHATS}.archive(older_than='someday')")),
+    Case("archive-bad-format", [r"r6\.py:\d+: archive: format='csv'"],
+         top(f"{CHATS}.archive(older_than='30d', format='csv')")),
+    Case("chats-unknown-option", [r"chats\('conversations'\): unknown option\(s\) nonsense"],
+         top("op.docs.chats('conversations', nonsense=1).check_sequence()")),
+    Case("remap-two-to-one", [r"r6\.py:\d+: remap_sessions: two sessions map to the same new id"],
+         top(f"{CHATS}.remap_sessions({{'s0001': 'x', 's0002': 'x'}})")),
+    Case("merge-bad-on-conflict", [r"r6\.py:\d+: merge_from: on_conflict='explode'"],
+         top(f"{CHATS}.merge_from('docs.other', on_conflict='explode')")),
+    Case("chats-unknown-collection", [r"r6\.py:\d+: archive: store 'docs' has no collection 'nope'"],
+         top("op.docs.chats('nope').archive(older_than='30d')")),
+    Case("chats-unknown-table", [r"r6\.py:\d+: archive: .*'nope'"], top("op.meta.chats('nope').archive(older_than='30d')")),
+    Case("chats-on-a-vector-store", [r"r6\.py:\d+: .*milvus"], top("op.vectors.chats('chunks').check_sequence()")),
+
+    # --- unreachable servers ----------------------------------------------------------------------------
+    Case("mongo-unreachable", [r"store 'remote': cannot reach mongodb://ragrev:\*\*\*@127\.0\.0\.1:1"],
+         config=with_config(UNREACHABLE_MONGO)),
+    Case("milvus-unreachable", [r"store 'remote': cannot connect to milvus://ragrev:\*\*\*@127\.0\.0\.1:1"],
+         config=with_config(UNREACHABLE_MILVUS)),
+    Case("postgres-unreachable", [r"store 'remote': cannot connect to postgresql\+psycopg://ragrev:\*\*\*@127\.0\.0\.1:1"],
+         config=with_config(UNREACHABLE_PG)),
+    Case("secantus-unwritable", [r"store 'remote': cannot create /proc/ragrev-nope"],
+         config=with_config('\n[stores.remote]\nurl = "secantus:////proc/ragrev-nope"\n')),
+
+    # --- usage --------------------------------------------------------------------------------------------
+    Case("downgrade-without-target", [r"Missing argument 'TARGET'"], args=["downgrade"]),
+    Case("unknown-option", [r"(No such option|unexpected extra argument).*--frob"], args=["upgrade", "head", "--frob"]),
+]
+
+
+def test_the_corpus_is_large_and_its_ids_unique():
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+class BadInputProject:
+    """The chain project at r2 and its snapshot with ragrev's own records;
+    rebuilt from the seeded stores when a case changed something, so that
+    one failure does not cascade into the cases after it."""
+
+    def __init__(self, harness):
+        self.harness = harness
+        self.build()
+
+    def build(self) -> None:
+        self.config = self.harness.project(self.harness.workdir / "bad-input")
+        assert self.harness.ragrev(self.config, "upgrade", "r2", name="setup") == 0, \
+            self.harness.last_error(self.config)
+        self.before = hashes.snapshot(self.config, internal=True)
+
+
+@pytest.fixture(scope="module")
+def project(harness):
+    return BadInputProject(harness)
+
+
+def reset(config, case: Case) -> None:
+    root = config.parent
+    for p in (root / "revisions").glob("*.py"):
+        p.unlink()
+    chain.write_project(root)
+    for name, (old, new) in case.edit.items():
+        path = root / "revisions" / name
+        text = path.read_text()
+        assert old in text, (name, old)
+        path.write_text(text.replace(old, new))
+    for name, text in case.files.items():
+        (root / "revisions" / name).write_text(text)
+    if case.config is not None:
+        config.write_text(case.config(config.read_text()))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_no_store(project, case):
+    config, before = project.config, project.before
+    reset(config, case)
+    path = (case.config_path or str(config)).format(root=config.parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGREV_FAULTS", "RAGREV_CONFIG"))}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", path, *case.args], capture_output=True,
+                              text=True, env=env, timeout=120)
+    finally:
+        reset(config, Case("clean", []))
+    problems = hashes.diff(before, hashes.snapshot(config, internal=True))
+    if problems:
+        project.build()
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2, f"exit {proc.returncode}:\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stdout == "", proc.stdout
+    assert len(lines) == 1 and lines[0].startswith("ragrev: error: "), proc.stderr[-3000:]
+    for pattern in case.expect:
+        assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+    assert SECRET not in proc.stderr
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,173 @@
+"""Passwords in store URLs never appear in any output, log record or
+``ragrev_log`` entry (DESIGN §1).
+
+A project whose SQL store is PostgreSQL reached as a role with a password
+(the role is created here; the server's trust authentication accepts any
+password, so the password is only ever a string ragrev must not leak), next
+to an embedded SecantusDB and Milvus Lite. Two passwords: a plain one and one
+with characters that URLs encode (``@ : / %``); both forms of each are looked
+for. The project goes through a failing step (a driver error in the message
+and in the journal), a fixed rerun, the read-only commands (text and JSON),
+``--plan``, a downgrade, ``stamp`` and ``purge``; then stores that cannot be
+reached, with passwords in ``mongodb://``, ``milvus://``, ``milvus+https://
+?token=`` and ``postgresql://`` URLs. What is scanned:
+
+- stdout and stderr of every command (run as a subprocess, so progress comes
+  as JSON lines), and of an in-process run with every Python ``logging``
+  record at DEBUG level captured (ragrev's and the drivers');
+- every record of ragrev's own tables and collections (``ragrev_log``,
+  ``ragrev_version``, ``ragrev_lock``) in every store, read with the drivers.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from urllib.parse import quote
+
+import pytest
+from click.testing import CliRunner
+
+from ragrev.cli import cli
+from tests.conftest import PG_ADMIN_URL
+from tests.reliability import hashes
+
+PLAIN = "Pw7c1e9fQ2x"
+SPECIAL = "p@ss:w/rd%K9"
+FORMS = [PLAIN, SPECIAL, quote(SPECIAL, safe="")]
+ROLE = "ragrev_secret"
+
+GOOD = '''
+def upgrade(op):
+    op.pg.create_table("notes", sa.Column("id", sa.Integer, primary_key=True), sa.Column("body", sa.Text))
+    op.docs.create_collection("notes")
+    op.docs.add_field("notes", "lang", default="en")
+    op.vectors.create_collection("vecs", fields=[{"name": "id", "type": "INT64", "primary": True},
+                                                 {"name": "v", "type": "FLOAT_VECTOR", "dim": 2}])
+    op.vectors.insert("vecs", rows=[{"id": i, "v": [float(i), 1.0]} for i in range(30)], batch_size=10)
+'''
+FAILING = '''
+def upgrade(op):
+    op.pg.add_column("notes", sa.Column("n", sa.Integer))
+    op.pg.execute("SELECT no_such_function_zz()")
+'''
+FIXED = '''
+def upgrade(op):
+    op.pg.add_column("notes", sa.Column("n", sa.Integer))
+    op.pg.drop_column("notes", "n")
+'''
+
+
+def leaks(text: str) -> list[str]:
+    return [f for f in FORMS if f in text]
+
+
+@pytest.fixture
+def secret_pg():
+    """A database owned by a role with a password (two URL forms of it)."""
+    sa = pytest.importorskip("sqlalchemy")
+    name = "ragrev_s_" + uuid.uuid4().hex[:8]
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        admin.connect().close()
+    except Exception as e:  # pragma: no cover - CI starts PostgreSQL
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {e}")
+    with admin.connect() as c:
+        exists = c.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'").first()
+        verb = "ALTER" if exists else "CREATE"
+        c.exec_driver_sql(f"{verb} ROLE {ROLE} LOGIN PASSWORD '{SPECIAL.replace('%', '%%')}'")
+        c.exec_driver_sql(f'CREATE DATABASE "{name}" OWNER {ROLE}')
+    host = PG_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
+    yield {"special": f"postgresql+psycopg://{ROLE}:{quote(SPECIAL, safe='')}@{host}/{name}",
+           "plain": f"postgresql+psycopg://{ROLE}:{PLAIN}@{host}/{name}"}
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def run(p, *args, code=0) -> str:
+    proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), *args], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == code, f"{args}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+    return proc.stdout + proc.stderr
+
+
+def test_no_password_in_output_logs_or_journals(make_project, secret_pg, caplog):
+    p = make_project({
+        "pg": secret_pg["special"],
+        "docs": {"url": "secantus:///./var/docs", "database": "rag"},
+        "vectors": "milvus-lite:///./var/vectors.db",
+    })
+    p.add("s1", None, GOOD)
+    p.add("s2", "s1", FAILING)
+    seen = []
+    out = run(p, "upgrade", "head", code=1)
+    assert "no_such_function_zz" in out  # the driver's error is reported...
+    seen.append(out)                     # ...without the password
+    for args in (["current", "-v"], ["current", "--json"], ["history", "-v"], ["heads", "-v"],
+                 ["upgrade", "head", "--plan"], ["upgrade", "head", "--plan", "--json"]):
+        seen.append(run(p, *args))
+    assert f"{ROLE}:***@" in seen[1]  # current -v shows the URL, masked
+    seen.append(_check(p))
+    p.add("s2", "s1", FIXED)
+    seen.append(run(p, "upgrade", "head"))
+    seen.append(run(p, "downgrade", "base"))
+    seen.append(run(p, "stamp", "s2"))
+    seen.append(run(p, "stamp", "base"))
+    seen.append(run(p, "upgrade", "head"))
+    seen.append(run(p, "purge"))
+
+    # in-process, every logging record of ragrev and the drivers
+    caplog.set_level(logging.DEBUG)
+    for args in (["downgrade", "s1"], ["upgrade", "head"], ["current", "-v"]):
+        result = CliRunner().invoke(cli, ["-c", str(p.config), *args])
+        assert result.exit_code == 0, result.output
+        seen.append(result.output)
+    records = [f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
+    assert records, "no log record was captured"
+
+    journals = hashes.journals(p.config)
+    assert all(journals.values()) and any(r.get("error") for r in journals["pg"])
+    internal = hashes.snapshot(p.config, internal=True)  # what ragrev keeps: version, log, lock, trash
+    assert {"ragrev_log", "ragrev_version"} <= set(internal["pg"])
+
+    for i, text in enumerate(seen):
+        assert not leaks(text), f"output {i} shows the password: {text[:2000]}"
+    for rec in records:
+        assert not leaks(rec), f"a log record shows the password: {rec[:500]}"
+    for store, recs in journals.items():
+        for rec in recs:
+            assert not leaks(repr(rec)), f"a ragrev_log record of {store} shows the password: {rec}"
+
+
+def _check(p) -> str:
+    proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), "check"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode in (0, 4), proc.stderr
+    return proc.stdout + proc.stderr
+
+
+UNREACHABLE = {
+    "mongodb": f'url = "mongodb://{ROLE}:{quote(SPECIAL, safe="")}@127.0.0.1:1/x"\ntimeout = "1s"',
+    "mongodb-plain": f'url = "mongodb://{ROLE}:{PLAIN}@127.0.0.1:1/x"\ntimeout = "1s"',
+    "milvus": f'url = "milvus://{ROLE}:{PLAIN}@127.0.0.1:1"\nconnect_timeout = "1s"',
+    "milvus-token": f'url = "milvus+https://127.0.0.1:1?token={ROLE}:{PLAIN}"\nconnect_timeout = "1s"',
+    "postgresql": f'url = "postgresql+psycopg://{ROLE}:{quote(SPECIAL, safe="")}@127.0.0.1:1/x"',
+    "postgresql-env": 'url = "${RAGREV_TEST_SECRET_URL}"',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREACHABLE))
+def test_no_password_when_a_store_cannot_be_reached(make_project, kind, monkeypatch):
+    monkeypatch.setenv("RAGREV_TEST_SECRET_URL", f"postgresql+psycopg://{ROLE}:{PLAIN}@127.0.0.1:1/x")
+    p = make_project({"meta": "sqlite:///./var/meta.db"})
+    p.config.write_text(p.config.read_text() + f"\n[stores.remote]\n{UNREACHABLE[kind]}\n")
+    p.add("u1", None, "def upgrade(op):\n    op.meta.create_table('t', sa.Column('id', sa.Integer, primary_key=True))\n")
+    for args in (["upgrade", "head"], ["current", "-v"], ["upgrade", "head", "--plan", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), *args], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "remote" in proc.stderr and "***" in proc.stderr, proc.stderr
+        assert not leaks(proc.stdout + proc.stderr), proc.stderr
+    assert hashes.journals(p.config, stores={"meta"}) == {"meta": []}

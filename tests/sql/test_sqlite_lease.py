@@ -1,0 +1,57 @@
+"""SQLite cannot renew a lease while the holder's transaction keeps the
+database busy, so a lease shorter than one step expires under a live runner
+(found by the reliability harness, issue 9: a second runner then took the
+lease, and its write attempts made the holder's step fail with "database is
+locked"). A waiting runner must not take the lease of a live runner on this
+host: it waits (and exits 3 naming it, or finds nothing left to do), the
+holder finishes, every run record is the holder's, no step runs twice."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from tests.sql.test_locks_and_kills import slow_project, wait_for_lock
+from tests.sql.test_runner_sql import heads, scalar
+
+
+def run_owners(url) -> set[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        owners = {r[0].split(":")[1] for r in c.execute(sa.text("SELECT owner FROM ragrev_log WHERE type = 'run'"))}
+    engine.dispose()
+    return owners
+
+
+def test_a_lease_expired_under_a_live_holder_is_not_taken(make_project, tmp_path):
+    url = f"sqlite:///{tmp_path}/store.db"
+    p = slow_project(make_project, url, seconds=1.0, steps=3, revisions=2, mode="step")
+    p.config.write_text(re.sub(r'lock_lease = "\d+s"', 'lock_lease = "1s"',
+                               p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "30s"')))
+    first = p.run("upgrade", "head", "-q")
+    owner = wait_for_lock(url)
+    assert owner.split(":")[1] == str(first.pid)
+    second = p.run("upgrade", "head", "-q")
+    _, err2 = second.communicate(timeout=120)
+    _, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2  # waited for the holder, then found nothing to do
+    assert run_owners(url) == {str(first.pid)}, "the second runner took the lease of a live runner"
+    assert heads(url) == {"q2"}
+    assert scalar(url, "SELECT COUNT(*) FROM counter") == 6  # every step once
+
+
+def test_the_waiting_runner_names_the_live_holder(make_project, tmp_path):
+    url = f"sqlite:///{tmp_path}/store.db"
+    p = slow_project(make_project, url, seconds=1.5, steps=2, revisions=2, mode="step")
+    p.config.write_text(re.sub(r'lock_lease = "\d+s"', 'lock_lease = "1s"',
+                               p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "3s"')))
+    first = p.run("upgrade", "head", "-q")
+    wait_for_lock(url)
+    second = p.run("upgrade", "head", "-q")
+    _, err2 = second.communicate(timeout=120)
+    _, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 3 and f":{first.pid}:" in err2, err2
+    assert len(err2.strip().splitlines()) == 1
+    assert scalar(url, "SELECT COUNT(*) FROM counter") == 4
