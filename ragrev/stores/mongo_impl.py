@@ -6,8 +6,11 @@ they follow:
 - Work on the server where MongoDB can: ``add_field(default=)`` is one
   ``update_many``, ``rename_field``/``drop_field`` are update pipelines,
   values kept for inverses go to the trash with ``$merge``, and come back
-  with ``$merge`` too. Only ``fn=`` and ``transform`` pull documents through
-  Python, in ``_id`` order, ``batch_size`` at a time.
+  by batches of in-place updates (never a ``$merge`` into the user's
+  collection: SecantusDB replaces a matched document by deleting and
+  inserting it, and a kill in between would lose it). Only ``fn=`` and
+  ``transform`` pull documents through Python, in ``_id`` order,
+  ``batch_size`` at a time.
 - Exact inverses: a renamed field keeps its position (``$objectToArray`` /
   ``$arrayToObject``); a dropped field's value and position are kept and put
   back where they were; ``add_field`` records which documents it changed.
@@ -146,7 +149,7 @@ def position_expr(path: str) -> dict:
 
 
 def restore_pipeline(path: str) -> list:
-    """For ``$merge`` from a drop_field trash (``$$new.v``, ``$$new.pos``):
+    """For an update from a drop_field trash document (``$$new.v``, ``$$new.pos``):
     put the value back at its position, unless the field is there already."""
     parent, leaf = _split(path)
     pairs = {"$objectToArray": _ref(parent)}
@@ -359,12 +362,15 @@ def remove_added_field(store, op, ctx):
     _coll(store, op)
     if store.collection_options(op.trash) is None:
         raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
-    trash = store.db[op.trash]
+    trash, coll = store.db[op.trash], store.db[op.collection]
     batches = trash.find_one({"ids": {"$exists": True}}) is not None
     ids = [{"$unwind": "$ids"}, {"$project": {"_id": "$ids"}}] if batches else [{"$project": {"_id": 1}}]
-    trash.aggregate(ids + [{"$merge": {"into": op.collection, "on": "_id", "whenMatched": [{"$unset": op.field}],
-                                       "whenNotMatched": "discard"}}])
-    return trash.estimated_document_count() if not batches else None
+    # each document updated in place: SecantusDB runs $merge's whenMatched as a delete and an insert,
+    # and a kill between the two would lose the document
+    done = 0
+    for chunk in _chunks((d["_id"] for d in trash.aggregate(ids)), TRASH_BATCH):
+        done += coll.update_many({"_id": {"$in": chunk}}, [{"$unset": op.field}]).modified_count
+    return done
 
 
 @implementation(m.RenameField, KIND)
@@ -410,10 +416,38 @@ def restore_field(store, op, ctx):
     _coll(store, op)
     if store.collection_options(op.trash) is None:
         raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
-    trash = store.db[op.trash]
-    trash.aggregate([{"$merge": {"into": op.collection, "on": "_id", "whenMatched": restore_pipeline(op.field),
-                                 "whenNotMatched": "discard"}}])
-    return trash.estimated_document_count()
+    trash, coll = store.db[op.trash], store.db[op.collection]
+    # each document updated in place (see remove_added_field), its value and position given as literals
+    done = 0
+    for chunk in _chunks(trash.find(), TRASH_BATCH):
+        _bulk(op, coll, [UpdateOne({"_id": t["_id"]}, _bind_new(restore_pipeline(op.field), t)) for t in chunk])
+        done += len(chunk)
+    return done
+
+
+TRASH_BATCH = 1000
+
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _bind_new(value, new: dict):
+    """``value`` (a pipeline) with ``$$new.<key>`` replaced by ``new[key]`` as a literal."""
+    if isinstance(value, str) and value.startswith("$$new."):
+        return {"$literal": new.get(value[len("$$new."):])}
+    if isinstance(value, list):
+        return [_bind_new(v, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _bind_new(v, new) for k, v in value.items()}
+    return value
 
 
 # --- indexes ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ MongoDB. :func:`acquire` starts it (one server per directory per process,
 reference-counted), :func:`release` stops it when its last user closes, and
 an ``atexit`` hook stops whatever is still running. ``secantus:///:memory:``
 is an ephemeral store (a temporary directory), shared within the process.
+The server syncs its log on every commit: what it acknowledged survives a
+SIGKILL of the process that runs it.
 
 Two processes and one directory: WiredTiger lets one process open a
 directory (the second gets ``EBUSY``). The process that owns the directory
@@ -14,11 +16,12 @@ writes its address to ``dir/ragrev-secantus.json``; a second ragrev process
 finds the directory busy, reads that file and connects to the owner's server
 instead, so both see the same data and the store's lock decides who
 migrates (the other waits and exits 3 naming the holder). The owner does not
-stop its server while other ragrev processes are connected to it (their run
-may hold the lock through it, e.g. when the owner is the runner that lost the
-lock): its last :func:`release` then leaves the server running, and the
-process, at exit, waits for them to disconnect. When the owner stops, a
-sharer's next :func:`acquire` takes the directory over. A directory
+stop its server while another ragrev process uses it — holds a lease through
+it (e.g. the owner is the runner that lost the lock and the winner works
+through its server) or is busy planning: its last :func:`release` then leaves
+the server running, and the process, at exit, waits until they are done.
+When the owner stops, a sharer's next :func:`acquire` takes the directory
+over (an idle sharer's next lock attempt does so by itself). A directory
 held by a process that wrote no address (a standalone ``python -m secantus``)
 is reported as :class:`DirectoryBusy` (exit 3): connect to it with its
 ``mongodb://`` URL instead.
@@ -110,22 +113,51 @@ def release(path: str, owned: bool) -> None:
     _stop(emb)
 
 
-def _peers(emb: _Embedded) -> int:
-    """Connections to ``emb``'s server from other ragrev processes: clients
-    whose handshake names the application ``ragrev`` (the Mongo adapter's
-    ``appname``) and whose port is not one of this process's sockets. 0 where
-    ``/proc`` cannot tell."""
+def _peers(emb: _Embedded) -> bool:
+    """Whether another ragrev process is using ``emb``'s server: connected
+    (a client whose handshake names the application ``ragrev``, the Mongo
+    adapter's ``appname``, on a port that is not one of this process's
+    sockets) and either holding an unexpired lease in one of its databases or
+    having sent a command in the last ``ACTIVE`` seconds (planning a run).
+    An idle sharer is not waited for: its next lock attempt takes the
+    directory over. False where ``/proc`` cannot tell."""
     if emb.path == MEMORY:
-        return 0
+        return False
     own = _own_ports()
     if own is None:
-        return 0
-    count = 0
+        return False
+    now, connected, active = time.time(), False, False
     for info in emb.server.connections.snapshot():
         app = ((info.client_metadata or {}).get("application") or {}).get("name")
         if app == "ragrev" and info.peer_addr and info.peer_addr[1] not in own:
-            count += 1
-    return count
+            connected = True
+            active = active or (info.last_cmd_at is not None and now - info.last_cmd_at < ACTIVE)
+    return connected and (active or _peer_lease(emb))
+
+
+#: seconds since its last command during which a sharing process counts as busy
+ACTIVE = 2.0
+
+
+def _peer_lease(emb: _Embedded) -> bool:
+    """An unexpired ragrev lease of another process in a database of ``emb``'s server."""
+    import datetime as dt
+
+    import pymongo
+
+    client = pymongo.MongoClient(emb.uri, serverSelectionTimeoutMS=2000)
+    try:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        for name in client.list_database_names():
+            lock = client[name]["ragrev_lock"].find_one({"_id": "lock"})
+            owner, expires = (lock or {}).get("owner"), (lock or {}).get("expires")
+            if owner and f":{os.getpid()}:" not in owner and expires is not None and expires > now:
+                return True
+        return False
+    except Exception:  # cannot tell: do not keep the process alive for it
+        return False
+    finally:
+        client.close()
 
 
 def _own_ports() -> set[int] | None:
@@ -157,7 +189,7 @@ def _own_ports() -> set[int] | None:
 
 
 def _linger(emb: _Embedded, poll: float = 0.1) -> None:
-    """Keep serving while other ragrev processes are connected (see the module docstring)."""
+    """Keep serving while another ragrev process uses the server (see :func:`_peers`)."""
     try:
         while _peers(emb):
             time.sleep(poll)
@@ -229,8 +261,10 @@ def _open(path: str, store: str, cache_size: str | None) -> _Embedded:
     if _held_elsewhere(path):
         raise _Busy()
     try:
+        # sync_on_commit: what the server acknowledged survives a SIGKILL of this process (and a power
+        # loss); otherwise WiredTiger may not have written its log yet (about 0.3 ms a commit)
         server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=path, replica_set_name=None,
-                                  cache_size=cache_size or "512M")
+                                  cache_size=cache_size or "512M", sync_on_commit=True)
     except Exception as e:  # WiredTigerError is not importable without the engine
         text = str(e)
         if "busy" in text.lower() or getattr(e, "errno", None) == 16:
