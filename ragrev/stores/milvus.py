@@ -407,7 +407,32 @@ class MilvusStore(Store):
         return CollectionState(fields, bool(d.get("enable_dynamic_field")), indexes, d.get("description") or "")
 
     def create(self, name: str, cs: CollectionState, trash: bool = False) -> None:
-        """Create a collection from a schema (``trash``: flat indexes, no auto id: a copy kept for an inverse)."""
+        """Create a collection from a schema (``trash``: flat indexes, no auto id:
+        a copy kept for an inverse), or finish creating it: Milvus creates a
+        collection and its indexes in separate calls, so a run killed between
+        them leaves the collection without indexes; called again, this adds
+        the missing ones (and loads it). The caller checks that an existing
+        collection is the one it created."""
+        exists = self.is_collection(name)
+        have = set(self.collection_state(name).indexes) if exists else set()
+        ip = self.c.prepare_index_params()
+        for fname, spec in cs.indexes.items():
+            ftype = cs.fields[fname]["type"]
+            if fname in have or (trash and ftype not in VECTOR_TYPES):
+                continue
+            if trash and ftype not in ("SPARSE_FLOAT_VECTOR", "BINARY_VECTOR"):
+                spec = {"index_type": "FLAT", "metric_type": spec["metric_type"], "params": {}}
+            ip.add_index(fname, **_index_args(spec))
+        if not exists:
+            self.c.create_collection(name, schema=self._schema(cs, trash), consistency_level="Strong")
+        if len(ip):
+            if exists:
+                self.c.release_collection(name)
+            self.c.create_index(name, ip, sync=exists and not self.lite)  # new: empty, nothing to wait for
+        self.load(name)
+
+    @staticmethod
+    def _schema(cs: CollectionState, trash: bool):
         auto = any(f["auto_id"] for f in cs.fields.values()) and not trash
         schema = MilvusClient.create_schema(auto_id=auto, enable_dynamic_field=cs.dynamic, description=cs.description)
         for f in cs.fields.values():
@@ -424,18 +449,7 @@ class MilvusStore(Store):
             if f.get("default") is not None:
                 kw["default_value"] = f["default"]
             schema.add_field(f["name"], DataType[f["type"]], **kw)
-        ip = self.c.prepare_index_params()
-        for fname, spec in cs.indexes.items():
-            ftype = cs.fields[fname]["type"]
-            if trash and ftype not in VECTOR_TYPES:
-                continue
-            if trash and ftype not in ("SPARSE_FLOAT_VECTOR", "BINARY_VECTOR"):
-                spec = {"index_type": "FLAT", "metric_type": spec["metric_type"], "params": {}}
-            ip.add_index(fname, **_index_args(spec))
-        self.c.create_collection(name, schema=schema, consistency_level="Strong")
-        if len(ip):
-            self.c.create_index(name, ip, sync=False)  # empty: nothing to wait for
-        self.load(name)
+        return schema
 
     def create_index(self, collection: str, fname: str, spec: dict) -> None:
         ip = self.c.prepare_index_params()

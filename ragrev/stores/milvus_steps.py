@@ -31,9 +31,9 @@ from ragrev.stores.milvus import KIND, ZERO, MilvusStore, _first_line
 @implementation(CreateCollection, KIND)
 def _impl_create_collection(store: MilvusStore, op: CreateCollection, ctx):
     cs = op.state()
-    if store.is_collection(op.collection) and store.collection_state(op.collection).same_shape(cs):
-        return None  # created before a crash
-    store.create(op.collection, cs)
+    if store.is_collection(op.collection) and not store.collection_state(op.collection).same_shape(cs):
+        raise op.fail(f"collection {op.collection!r} already exists with another schema")
+    store.create(op.collection, cs)  # or finish creating it (its indexes), when a crash came between
 
 
 @implementation(DropCollection, KIND)
@@ -188,14 +188,13 @@ def _fresh_writer(store: MilvusStore, ctx, collection: str):
 
 def _key_ledger(store: MilvusStore, name: str, cs: CollectionState) -> None:
     """A trash collection of primary keys (and the dummy vector Milvus wants)."""
-    if not store.is_collection(name):
-        pk = cs.pk
-        store.create(name, CollectionState(
-            {pk: {**cs.fields[pk], "auto_id": False},
-             "v": {"name": "v", "type": "FLOAT_VECTOR", "dim": len(ZERO), "primary": False, "auto_id": False,
-                   "max_length": None, "element_type": None, "max_capacity": None, "nullable": False,
-                   "default": None, "description": ""}},
-            False, {"v": {"index_type": "FLAT", "metric_type": "L2", "params": {}}}))
+    pk = cs.pk
+    store.create(name, CollectionState(
+        {pk: {**cs.fields[pk], "auto_id": False},
+         "v": {"name": "v", "type": "FLOAT_VECTOR", "dim": len(ZERO), "primary": False, "auto_id": False,
+               "max_length": None, "element_type": None, "max_capacity": None, "nullable": False,
+               "default": None, "description": ""}},
+        False, {"v": {"index_type": "FLAT", "metric_type": "L2", "params": {}}}))
 
 
 def _ledger_writer(store: MilvusStore, ctx, collection: str):
@@ -217,8 +216,7 @@ def _ledger_writer(store: MilvusStore, ctx, collection: str):
             fresh(rows)
 
         return write_new
-    if not store.is_collection(c["saved"]):
-        store.create(c["saved"], cs, trash=True)
+    store.create(c["saved"], cs, trash=True)
 
     def write(rows):
         keys = [r[pk] for r in rows]
@@ -245,8 +243,7 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
         c["undo"] = "drop"
         ctx.checkpoint(ctx.resume_token, ctx.rows_done)
     if c.get("undo") == "drop":
-        if not store.is_collection(op.target):
-            store.create(op.target, store.collection_state(src))
+        store.create(op.target, store.collection_state(src))
     else:
         _ledgers(store, ctx, op.target)
     target = store.resolve(op.target)
@@ -289,8 +286,7 @@ def _save_matching(store: MilvusStore, op, ctx, phys: str) -> str:
         ctx.checkpoint({"phase": "save"}, 0)
     token = ctx.resume_token if isinstance(ctx.resume_token, dict) else {}
     if token.get("phase", "save") == "save":
-        if not store.is_collection(c["saved"]):
-            store.create(c["saved"], store.collection_state(phys), trash=True)
+        store.create(c["saved"], store.collection_state(phys), trash=True)
         _pump(store, ctx, phys, _fresh_writer(store, ctx, c["saved"]), filter=op.filter,
               batch=op.batch_size, token_extra={"phase": "save"})
         ctx.checkpoint({"phase": "apply"}, 0)
@@ -349,8 +345,7 @@ def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform) -> int | None:
         ctx.checkpoint(None, 0)
     done = ctx.rows_done
     if c.get("stage") is None:
-        if not store.is_collection(c["new"]):
-            store.create(c["new"], op.new_state(store.collection_state(c["old"]), store.schema_state()))
+        store.create(c["new"], op.new_state(store.collection_state(c["old"]), store.schema_state()))
         done = _pump(store, ctx, c["old"], _fresh_writer(store, ctx, c["new"]), transform,
                      batch=op.batch_size, total=store.count(c["old"]))
         c["stage"] = "copied"
