@@ -44,6 +44,7 @@ class Action:
     resume: RunState | None = None   # an open run to continue
     reverts_half: RunState | None = None  # for "down": the half-applied up run being reverted
     skip: set = field(default_factory=set)  # step indexes already done
+    finish_only: bool = False  # run the steps not skipped, then leave the run open (see Runner._finish_interrupted)
 
     @property
     def mode(self) -> str:
@@ -199,7 +200,9 @@ class Runner:
         for rev, st in open_runs.items():
             if rev in applied or rev in keep:
                 continue
-            if st.direction == "up":
+            if st.direction == "up" and self._finished_whole(store.name, rev, st):  # then its downgrade() reverts it
+                actions.append(Action(store.name, rev, "down", self._down_ops(store, self.plan_of(rev), journal)))
+            elif st.direction == "up":
                 actions.append(Action(store.name, rev, "down", self._half_inverse(store, rev, st), reverts_half=st))
             elif st.reverting is not None:  # reverting a half-applied revision was interrupted: finish it
                 actions.append(Action(store.name, rev, "down", self._half_inverse(store, rev, st.reverting),
@@ -262,12 +265,46 @@ class Runner:
             return actions
         with Leases(busy, self.config.lock_timeout, self.config.lock_lease) as leases:
             self._leases = leases
+            if direction == "down":
+                self._finish_interrupted(target)
             actions = self.compute(direction, target, repair=True)
             for action in actions:
                 store = self.stores[action.store]
                 leases.verify(store)
                 self._execute(store, action)
         return actions
+
+    def _finish_interrupted(self, target: str) -> None:
+        """Before reverting a half-applied revision whose run was killed (its
+        record still ``running``) in the middle of a step, finish that step:
+        it resumes like any interrupted step, so that its inverse then undoes
+        all of it, not only what its journal saw done. When a step it ran has
+        no inverse (``execute``, ``bulk_insert``) but the revision has a
+        ``downgrade()``, finish the whole revision instead: its downgrade then
+        reverts it. (A run that failed with an error is not retried.)"""
+        for name in self.store_names:
+            store = self.stores[name]
+            heads = self.heads(store)
+            applied = self.graph.applied_from_heads(heads)
+            keep = self.graph.applied_from_heads(self.graph.resolve(target, heads))
+            for rev, st in Journal(store).open_runs(applied).items():
+                if st.direction != "up" or st.outcome != "running" or rev in applied or rev in keep:
+                    continue
+                ops = self.plan_of(rev).up_for(name)
+                pending = {i for i, rec in st.steps.items() if rec.get("outcome") != "done"}
+                if self._finished_whole(name, rev, st):
+                    self._execute(store, Action(name, rev, "up", ops, resume=st, skip=set(st.done_steps())))
+                elif pending:
+                    self._execute(store, Action(name, rev, "up", ops, resume=st,
+                                                skip=set(range(len(ops))) - pending, finish_only=True))
+
+    def _finished_whole(self, store_name: str, rev: str, st: RunState) -> bool:
+        """A killed half-applied run that ran a step without an inverse, of a
+        revision with a ``downgrade()``: a downgrade finishes it, then runs that."""
+        plan = self.plan_of(rev)
+        ops = plan.up_for(store_name)
+        return st.outcome == "running" and plan.down is not None and \
+            any(not ops[i].reversible for i in st.steps if i < len(ops))
 
     def _execute(self, store, action: Action) -> None:
         journal = Journal(store, self._context)
@@ -285,6 +322,9 @@ class Runner:
                     if i in action.skip:
                         continue
                     self._step(store, journal, run, action, i, op, prior_steps.get(i))
+                if action.finish_only:  # the revision stays half-applied, to be reverted next
+                    self.reporter.run_done(action)
+                    return
                 self._stamp(store, action)
                 faults.hit("stamp")
                 if action.reverts_half is not None:
