@@ -162,8 +162,30 @@ def put_durable(root: Root, path: str, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _remove_stale_tmp(p.parent)
     else:
         root.fs.pipe_file(path, data)
+
+
+def _remove_stale_tmp(directory: Path) -> None:
+    """Remove temporary files a killed writer left in ``directory`` (``.<name>.<pid>.tmp``, pid gone)."""
+    for stale in directory.glob(".*.tmp"):
+        pid = stale.name[:-len(".tmp")].rpartition(".")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_bytes(root: Root, path: str) -> bytes:
