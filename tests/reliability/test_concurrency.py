@@ -1,12 +1,12 @@
 """Two ``ragrev upgrade head`` processes started together on the multi-store
 chain project (SQLite + Milvus Lite + embedded SecantusDB + a chat archive),
-several times with seeded start offsets and both store orders (the embedded
-SecantusDB opened last or first: in the second order the runner that loses
-the lock often owns the server the winner works through): exactly one applies the chain, the
-other exits 3 with one line naming the holder (its ``host:pid:...`` or pid);
-no step is ever applied twice (each store's journal completes every step of
-every revision once, ``upgrade`` direction) and every store ends exactly as
-after one uninterrupted run."""
+several times, with seeded start offsets and both store orders (SecantusDB
+opened last or first; in the second order the runner that loses the lock
+often owns the server the winner works through). Exactly one applies the
+chain; the other exits 3 with one line naming the holder (its
+``host:pid:...`` or pid); no step is ever applied twice (each store's journal
+completes every step of every revision once, ``upgrade`` direction); every
+store ends exactly as after one uninterrupted run."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ import pytest
 
 from tests.reliability import hashes
 
-TRIALS = 6
+TRIALS = 4
 ORDERS = (("meta", "vectors", "docs"), ("docs", "meta", "vectors"))
 
 
