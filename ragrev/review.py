@@ -369,8 +369,6 @@ def _after_merge(theirs, ours, changes) -> dict:
 
 def plan_json(plan, config) -> dict:
     """One revision's steps per store, up and down (explicit or derived)."""
-    from ragrev.errors import Irreversible
-
     stores = []
     for name in plan.stores():
         kind = config.stores[name].kind if name in config.stores else "?"

@@ -39,6 +39,7 @@ from pathlib import Path
 from ragrev.chats.codec import chain_hash, key_text, sha256_bytes, sha256_text
 from ragrev.config import parse_duration
 from ragrev.errors import ConfigError, OperationError, StepFailed
+from ragrev.lock import pid_alive
 
 FORMATS = {"jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}
 MANIFEST_SUFFIX = ".manifest.json"
@@ -171,21 +172,11 @@ def _remove_stale_tmp(directory: Path) -> None:
     """Remove temporary files a killed writer left in ``directory`` (``.<name>.<pid>.tmp``, pid gone)."""
     for stale in directory.glob(".*.tmp"):
         pid = stale.name[:-len(".tmp")].rpartition(".")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             try:
                 stale.unlink()
             except OSError:
                 pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_bytes(root: Root, path: str) -> bytes:

@@ -23,7 +23,7 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
-from ragrev.chats import Backend, register_backend
+from ragrev.chats import Backend, chunks, register_backend
 
 #: ids per ``$in`` query, and sessions per ``$in`` query of messages: short lists, because
 #: SecantusDB's ``$in`` slows down with long ones (MongoDB does not mind either way)
@@ -33,9 +33,7 @@ _JSON = JSONOptions(json_mode=JSONMode.CANONICAL, document_class=dict, tz_aware=
 
 
 def _chunks(items, size=CHUNK):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+    return chunks(items, size)
 
 
 class MongoChats(Backend):

@@ -31,7 +31,7 @@ check_sequence
 """
 from __future__ import annotations
 
-from ragrev.chats import backend_for
+from ragrev.chats import backend_for, chunks
 from ragrev.chats.archive import to_utc
 from ragrev.chats.codec import content_hash, decode_key, encode_key, key_text
 from ragrev.errors import CheckFailed, OperationError, StepFailed
@@ -40,8 +40,7 @@ BATCH = 1000
 
 
 def _chunks(items, size=BATCH):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+    return chunks(items, size)
 
 
 # --- remap_sessions ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ragrev.chats import Backend, register_backend
+from ragrev.chats import Backend, chunks, register_backend
 from ragrev.chats import codec
 from ragrev.errors import OperationError
 
@@ -25,9 +25,7 @@ CHUNK = 500
 
 
 def _chunks(items, size=CHUNK):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+    return chunks(items, size)
 
 
 class SqlChats(Backend):

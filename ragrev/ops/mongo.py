@@ -311,12 +311,11 @@ class AddField(Operation):
         return self.inverse(RemoveAddedField(self.collection, self.field, captured["trash"]))
 
 
-@register(KIND)
 @dataclass(repr=False)
-class RemoveAddedField(Operation):
-    """Inverse of ``add_field``: unset ``field`` on the documents listed in ``trash``."""
+class _FieldFromTrash(Operation):
+    """An inverse that reads, from the trash collection ``trash``, what its
+    step kept of ``collection.field``."""
 
-    name: ClassVar[str] = "remove_added_field"
     data_step: ClassVar[bool] = True
     collection: str
     field: str
@@ -326,6 +325,14 @@ class RemoveAddedField(Operation):
         _check_collection(self, self.collection)
         _check_field(self, self.field)
         _check_collection(self, self.trash, "trash", internal=True)
+
+
+@register(KIND)
+@dataclass(repr=False)
+class RemoveAddedField(_FieldFromTrash):
+    """Inverse of ``add_field``: unset ``field`` on the documents listed in ``trash``."""
+
+    name: ClassVar[str] = "remove_added_field"
 
 
 @register(KIND)
@@ -378,19 +385,10 @@ class DropField(Operation):
 
 @register(KIND)
 @dataclass(repr=False)
-class RestoreField(Operation):
+class RestoreField(_FieldFromTrash):
     """Inverse of ``drop_field``: put the kept values back at their positions."""
 
     name: ClassVar[str] = "restore_field"
-    data_step: ClassVar[bool] = True
-    collection: str
-    field: str
-    trash: str
-
-    def validate(self):
-        _check_collection(self, self.collection)
-        _check_field(self, self.field)
-        _check_collection(self, self.trash, "trash", internal=True)
 
     def reverse(self, captured):
         return self.inverse(DropField(self.collection, self.field))

@@ -35,6 +35,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
+from ragrev.lock import pid_alive
 from ragrev.ops.milvus import (
     MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
@@ -312,7 +313,7 @@ class MilvusStore(Store):
         pid = rest.partition(":")[0]
         if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
             return False
-        return self.lite or not _alive(int(pid))
+        return self.lite or not pid_alive(int(pid))
 
     def lock_try(self, owner: str, lease: float) -> str | None:
         if self.client is None and self.lite and not self._open_lite():
@@ -612,16 +613,6 @@ def _lite_holder(path: str) -> str:
     except (OSError, ValueError, KeyError):
         pass
     return f"another process{f' (pid {pid})' if pid else ''} that has {path} open"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def _write_json(path: str, data) -> None:

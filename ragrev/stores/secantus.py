@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ragrev.errors import LockTimeout, StoreUnreachable
+from ragrev.lock import pid_alive
 
 ADDRESS_FILE = "ragrev-secantus.json"
 START_LOCK = "ragrev-secantus.lock"
@@ -204,7 +205,7 @@ def peer_uri(path: str) -> str | None:
         pid, host, port = int(info["pid"]), str(info["host"]), int(info["port"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pid == os.getpid() or not _alive(pid):
+    if pid == os.getpid() or not pid_alive(pid):
         return None
     try:
         with socket.create_connection((host, port), timeout=1.0):
@@ -325,16 +326,6 @@ def _held_elsewhere(path: str) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register

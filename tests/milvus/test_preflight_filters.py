@@ -6,8 +6,6 @@ is bad input whatever the earlier steps do: exit 2, nothing changed; a filter
 on a field an earlier step adds is still accepted."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.milvus.test_preflight import BASE, state
