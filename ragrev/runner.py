@@ -170,6 +170,16 @@ class Runner:
                     f"{store.name!r}: its operations changed; revert the edit, write a new revision, or pass --allow-edited"
                 )
 
+    def _check_half_edited(self, store, rev: str, st: RunState, command: str) -> None:
+        """Refuse to finish or revert a half-applied revision whose operations
+        changed since its run started: the journal's steps and captured data
+        belong to the operations as they were."""
+        if st.run.get("checksum") != self.plan_of(rev).checksum and not self.allow_edited:
+            raise EditedRevision(
+                f"store {store.name!r}: revision {rev} is half-applied and its file changed since; "
+                f"restore the file, then run {command} again"
+            )
+
     def _up_actions(self, store, heads, target, open_runs) -> list[Action]:
         for rev, st in open_runs.items():
             if st.direction == "down":
@@ -183,11 +193,7 @@ class Runner:
             st = open_runs.get(r.revision)
             action = Action(store.name, r.revision, "up", ops)
             if st is not None:
-                if st.run.get("checksum") != self.plan_of(r.revision).checksum and not self.allow_edited:
-                    raise EditedRevision(
-                        f"store {store.name!r}: revision {r.revision} is half-applied and its file changed since; "
-                        f"restore the file to finish it (ragrev upgrade) or revert it (ragrev downgrade)"
-                    )
+                self._check_half_edited(store, r.revision, st, "ragrev upgrade")
                 action.resume = st
                 action.skip = set(st.done_steps())
             actions.append(action)
@@ -200,6 +206,7 @@ class Runner:
         for rev, st in open_runs.items():
             if rev in applied or rev in keep:
                 continue
+            self._check_half_edited(store, rev, st.reverting or st, "ragrev downgrade")
             if st.direction == "up" and self._finished_whole(store.name, rev, st):  # then its downgrade() reverts it
                 actions.append(Action(store.name, rev, "down", self._down_ops(store, self.plan_of(rev), journal)))
             elif st.direction == "up":

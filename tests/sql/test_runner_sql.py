@@ -342,3 +342,33 @@ def test_stamp_sets_versions_without_running(make_project, sql_url):
     assert heads(sql_url) == {"r3"} and snapshot(sql_url) == {}
     p.cli("stamp", "--purge", "base")
     assert heads(sql_url) == set()
+
+
+def test_a_half_applied_revision_edited_since_is_neither_finished_nor_reverted(make_project, sql_url):
+    """Half-applied c1 whose operations were then edited: ``upgrade`` and
+    ``downgrade`` both refuse (exit 1, the revision and the command named)
+    and change nothing, since the journal's steps and captured values belong
+    to the operations as they were; with the file restored, the downgrade
+    reverts exactly the done steps."""
+    p = make_project({"meta": {"url": sql_url, "transaction": "step"}})
+    p.add("c0", None, COUNTER_BASE)
+    p.add("c1", "c0", '''
+        def upgrade(op):
+            op.meta.add_column("counter", sa.Column("note", sa.String(10)))
+            op.meta.execute("INSERT INTO counter (step) SELECT 3 FROM gate")
+    ''')
+    p.cli("upgrade", "c0", "-q")
+    before = snapshot(sql_url)
+    p.cli("upgrade", "head", "-q", expect=1)
+    half = snapshot(sql_url)
+    path = p.revisions / "c1.py"
+    original = path.read_text()
+    path.write_text(original.replace('"note", sa.String(10)', '"remark", sa.String(10)'))
+    for command in (("upgrade", "head"), ("downgrade", "c0")):
+        r = p.cli(*command, "-q", expect=1)
+        assert "c1 is half-applied and its file changed since" in r.output, r.output
+        assert f"ragrev {command[0]}" in r.output and "Traceback" not in r.output
+        assert snapshot(sql_url) == half
+    path.write_text(original)
+    p.cli("downgrade", "c0", "-q")
+    assert snapshot(sql_url) == before and heads(sql_url) == {"c0"}
