@@ -22,6 +22,7 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
 """
 from __future__ import annotations
 
+import glob
 import itertools
 import json
 import logging
@@ -46,6 +47,7 @@ ZERO = [0.0, 0.0]
 MAX_PAGE = 16384                       # Milvus' limit on a query's limit
 LEASE_FILE = "ragrev-lease.json"
 _LITE_OPEN: dict[str, int] = {}       # Lite data path -> stores of this process using it
+log = logging.getLogger(__name__)
 _NAME_PARAMS = {"collection", "source", "target", "old", "new", "alias", "against", "expected"}
 _INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
                     "pending_index_rows", "state", "index_state", "failed_reason", "params"}
@@ -171,7 +173,7 @@ class MilvusStore(Store):
         """Open the Lite data directory; False (and ``_busy`` set) when another process has it."""
         if not _LITE_OPEN.get(self.path):
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            if _flock_busy(self.path):
+            if _flock_busy(self.path) or not _finish_lite_flushes(self.path):
                 self._busy = _lite_holder(self.path)
                 return False
         from milvus_lite.server_manager import server_manager_instance
@@ -587,6 +589,52 @@ def _flock_busy(path: str) -> bool:
     except OSError:
         return True
     finally:
+        os.close(fd)
+
+
+_WAL_FILE = re.compile(r"^wal_(?:data|delta)_(\d+)\.arrow$")
+
+
+def _finish_lite_flushes(path: str) -> bool:
+    """Finish the flushes a killed process left half done in a Milvus Lite
+    directory, before opening it; False when another process holds it.
+
+    Milvus Lite 3.x flushes a collection in steps: it writes the Parquet
+    files, saves ``manifest.json`` with ``active_wal_number`` moved past the
+    WAL it flushed, then deletes that WAL. Its recovery replays every WAL file
+    it finds, so after a kill between the last two steps the flushed rows come
+    back from the WAL, and the next flush lists the same data file twice in
+    the manifest: every row in it twice (found by the reliability harness).
+    This deletes the WAL files numbered below the manifest's
+    ``active_wal_number``, exactly those the killed flush would have deleted,
+    holding Lite's own lock on the directory meanwhile."""
+    lock = os.path.join(path, "LOCK")
+    if not os.path.exists(lock):
+        return True
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        for manifest in glob.glob(os.path.join(glob.escape(path), "**", "manifest.json"), recursive=True):
+            wal_dir = os.path.join(os.path.dirname(manifest), "wal")
+            try:
+                with open(manifest) as f:
+                    active = int(json.load(f)["active_wal_number"])
+                names = os.listdir(wal_dir)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            for name in names:
+                m = _WAL_FILE.match(name)
+                if m and int(m.group(1)) < active:
+                    log.info("Milvus Lite %s: removing %s, flushed before a crash", path, os.path.join(wal_dir, name))
+                    os.remove(os.path.join(wal_dir, name))
+        return True
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
