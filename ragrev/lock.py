@@ -33,6 +33,16 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def local_pid(owner: str) -> int | None:
+    """The pid in a :func:`new_owner` string when it names another process on
+    this host; None for this process, another host or an unparsable owner."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return None
+    return int(pid)
+
+
 class LockLost(RagrevError):
     exit_code = 3
 

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import re
-import socket
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -36,7 +35,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
-from ragrev.lock import pid_alive
+from ragrev.lock import local_pid, pid_alive
 from ragrev.ops.milvus import (
     MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
@@ -311,11 +310,8 @@ class MilvusStore(Store):
     def _stale(self, owner: str) -> bool:
         """A lease of a process that cannot hold it: on this host and not alive,
         or (Lite) any other process, since this one has the file open."""
-        host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-            return False
-        return self.lite or not pid_alive(int(pid))
+        pid = local_pid(owner)
+        return pid is not None and (self.lite or not pid_alive(pid))
 
     def lock_try(self, owner: str, lease: float) -> str | None:
         if self.client is None and self.lite and not self._open_lite():

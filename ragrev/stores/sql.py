@@ -17,13 +17,12 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from pathlib import Path
 from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
+from ragrev.lock import local_pid, pid_alive
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, implementation
 
 import sqlalchemy as sa
@@ -223,17 +222,8 @@ class SqlStore(Store):
         wait while its own transaction keeps the database busy."""
         if self.dialect != "sqlite":
             return False
-        host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        pid = local_pid(owner)
+        return pid is not None and pid_alive(pid)
 
     def lock_release(self, owner: str) -> None:
         with self.engine.connect() as c, _writing(c):
