@@ -172,7 +172,7 @@ class MilvusStore(Store):
         """Open the Lite data directory; False (and ``_busy`` set) when another process has it."""
         if not _LITE_OPEN.get(self.path):
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            if _flock_busy(self.path) or not _finish_lite_flushes(self.path):
+            if not _finish_lite_flushes(self.path):  # probes Lite's lock too
                 self._busy = _lite_holder(self.path)
                 return False
         from milvus_lite.server_manager import server_manager_instance
