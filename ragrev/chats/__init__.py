@@ -72,13 +72,6 @@ class Backend:
     def drop_pointers_if_empty(self) -> None: raise NotImplementedError
 
 
-def chunks(items, size: int):
-    """``items`` (any iterable) as lists of at most ``size``."""
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def backend_class(kind: str) -> type:
     module, _, cls = BACKENDS[kind].partition(":")
     return getattr(importlib.import_module(module), cls)

@@ -23,7 +23,8 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
-from ragrev.chats import Backend, chunks, register_backend
+from ragrev.chats import Backend, register_backend
+from ragrev.stores import chunks
 
 #: ids per ``$in`` query, and sessions per ``$in`` query of messages: short lists, because
 #: SecantusDB's ``$in`` slows down with long ones (MongoDB does not mind either way)

@@ -31,10 +31,11 @@ check_sequence
 """
 from __future__ import annotations
 
-from ragrev.chats import backend_for, chunks
+from ragrev.chats import backend_for
 from ragrev.chats.archive import to_utc
 from ragrev.chats.codec import content_hash, decode_key, encode_key, key_text
 from ragrev.errors import CheckFailed, OperationError, StepFailed
+from ragrev.stores import chunks
 
 BATCH = 1000
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ragrev.chats import Backend, chunks, register_backend
+from ragrev.chats import Backend, register_backend
 from ragrev.chats import codec
 from ragrev.errors import OperationError
+from ragrev.stores import chunks
 
 CHUNK = 500
 

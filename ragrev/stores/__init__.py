@@ -16,6 +16,18 @@ from typing import Callable
 from ragrev.config import StoreConfig
 from ragrev.errors import OperationError
 
+
+def chunks(items, size: int):
+    """``items`` (any iterable, read lazily) as lists of at most ``size``."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
 VERSION_TABLE = "ragrev_version"
 LOG_TABLE = "ragrev_log"
 LOCK_TABLE = "ragrev_lock"

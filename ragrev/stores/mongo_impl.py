@@ -40,7 +40,7 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, 
 
 from ragrev.errors import CheckFailed, OperationError, StepFailed
 from ragrev.ops import mongo as m
-from ragrev.stores import LOG_TABLE, estimator, implementation
+from ragrev.stores import LOG_TABLE, chunks, estimator, implementation
 from ragrev.stores.mongo import from_ejson, to_ejson, trash_name
 
 KIND = "mongo"
@@ -368,7 +368,7 @@ def remove_added_field(store, op, ctx):
     # each document updated in place: SecantusDB runs $merge's whenMatched as a delete and an insert,
     # and a kill between the two would lose the document
     done = 0
-    for chunk in _chunks((d["_id"] for d in trash.aggregate(ids)), TRASH_BATCH):
+    for chunk in chunks((d["_id"] for d in trash.aggregate(ids)), TRASH_BATCH):
         done += coll.update_many({"_id": {"$in": chunk}}, [{"$unset": op.field}]).modified_count
     return done
 
@@ -419,24 +419,13 @@ def restore_field(store, op, ctx):
     trash, coll = store.db[op.trash], store.db[op.collection]
     # each document updated in place (see remove_added_field), its value and position given as literals
     done = 0
-    for chunk in _chunks(trash.find(), TRASH_BATCH):
+    for chunk in chunks(trash.find(), TRASH_BATCH):
         _bulk(op, coll, [UpdateOne({"_id": t["_id"]}, _bind_new(restore_pipeline(op.field), t)) for t in chunk])
         done += len(chunk)
     return done
 
 
 TRASH_BATCH = 1000
-
-
-def _chunks(items, size: int):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _bind_new(value, new: dict):
