@@ -9,3 +9,12 @@ The package is importable without any driver: drivers (pymilvus, pymongo,
 sqlalchemy) are imported lazily by the store adapters in ``ragrev.stores``.
 """
 __version__ = "0.1.0"
+
+
+def contract(store, collection: str, embedder=None, **options):
+    """The embedding contract of a vector collection; with ``embedder``, refuse
+    (:class:`ragrev.contracts.ContractMismatch`) one whose model or dimension
+    differs. See :func:`ragrev.contracts.contract`."""
+    from ragrev.contracts import contract as _contract
+
+    return _contract(store, collection, embedder, **options)

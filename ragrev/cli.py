@@ -383,6 +383,11 @@ def hash_(ctx):
     click.echo(f"  Wrote {path} ({count} revision(s))")
 
 
+from ragrev.cli_drift import register as _register_drift  # noqa: E402
+
+_register_drift(cli, _config, _echo_json, json_option, store_option)
+
+
 def main() -> None:
     cli(prog_name="ragrev")
 

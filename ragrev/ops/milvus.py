@@ -70,6 +70,10 @@ class CreateCollection(MilvusOp):
     indexes: dict | None = None
     dynamic: bool = False
     description: str = ""
+    embedding: dict | None = None
+
+    def params(self) -> dict:
+        return _without_none(super().params(), "embedding")
 
     def validate(self) -> None:
         _no_reserved(self, self.collection)
@@ -95,10 +99,13 @@ class CreateCollection(MilvusOp):
                 indexes[s["name"]] = default_index(s["type"])
         self.indexes = {f: index_spec(self.collection, f, by_name[f]["type"], spec, self.fail)
                         for f, spec in indexes.items()}
+        if self.embedding is not None:
+            self.embedding = embedding_spec(self, self.embedding, [s["name"] for s in specs
+                                                                   if s["type"] in DENSE_TYPES])
 
     def state(self) -> CollectionState:
         return CollectionState({s["name"]: s for s in self.fields}, bool(self.dynamic), dict(self.indexes),
-                               self.description)
+                               self.description, dict(self.embedding) if self.embedding else None)
 
     def describe(self) -> str:
         def one(f):
@@ -399,6 +406,8 @@ class DropField(Rebuild):
             raise self.fail(f"{self.collection}.{self.field} is the only vector field")
         del cs.fields[self.field]
         cs.indexes.pop(self.field, None)
+        if cs.embedding and cs.embedding.get("field") == self.field:
+            cs.embedding = None
         return cs
 
 
@@ -475,6 +484,22 @@ class Reembed(Rebuild):
     index: dict | None = None
     keep: bool = False
     batch_size: int = 500
+    model: str | None = None
+    version: str | None = None
+    chunker: str | None = None
+
+    def params(self) -> dict:
+        return _without_none(super().params(), "model", "version", "chunker")
+
+    def contract(self, into: str, previous: dict | None) -> dict:
+        """The embedding contract the new vectors carry: the model and version
+        given, else the embedding function's own (see :func:`ragrev.contracts.embedder_identity`)."""
+        from ragrev.contracts import embedder_identity
+
+        model, version = embedder_identity(self.embed)
+        chunker = self.chunker if self.chunker is not None else (previous or {}).get("chunker")
+        return {"field": into, "model": self.model or model, "version": self.version or version,
+                "chunker": chunker}
 
     def validate(self) -> None:
         if not callable(self.embed):
@@ -524,7 +549,44 @@ class Reembed(Rebuild):
             cs.fields = {(into if n == vf else n): (spec if n == vf else f) for n, f in cs.fields.items()}
             cs.indexes.pop(vf, None)
         cs.indexes[into] = ispec
+        cs.embedding = self.contract(into, cs.embedding)
         return cs
+
+
+def _without_none(params: dict, *keys) -> dict:
+    """``params`` without ``keys`` left at None: parameters added later leave the
+    checksums of revisions that do not use them as they were."""
+    return {k: v for k, v in params.items() if not (k in keys and v is None)}
+
+
+_CONTRACT_KEYS = {"field", "model", "version", "chunker"}
+
+
+def embedding_spec(op: MilvusOp, spec, dense: list) -> dict:
+    """``create_collection(embedding=...)`` in normal form: ``{"field", "model",
+    "version", "chunker"}`` (``field`` defaults to the only dense vector field)."""
+    if isinstance(spec, str):
+        spec = {"model": spec}
+    if not isinstance(spec, dict):
+        raise op.fail(f"collection {op.collection!r}: embedding= is a dict with model, version, chunker, field")
+    unknown = set(spec) - _CONTRACT_KEYS
+    if unknown:
+        raise op.fail(f"collection {op.collection!r}: embedding= has unknown key(s) {', '.join(sorted(unknown))} "
+                      f"(known: {', '.join(sorted(_CONTRACT_KEYS))})")
+    field = spec.get("field")
+    if field is None:
+        if len(dense) != 1:
+            raise op.fail(f"collection {op.collection!r}: name the vector field of embedding= with field=")
+        field = dense[0]
+    elif field not in dense:
+        raise op.fail(f"collection {op.collection!r}: embedding field {field!r} is not a dense vector field")
+    out = {"field": field}
+    for k in ("model", "version", "chunker"):
+        v = spec.get(k)
+        if v is not None and not isinstance(v, str):
+            v = str(v)
+        out[k] = v
+    return out
 
 
 # the data operations and checks register themselves with the rest

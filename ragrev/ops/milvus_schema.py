@@ -136,6 +136,8 @@ class CollectionState:
     dynamic: bool = False
     indexes: dict = _field(default_factory=dict)   # field -> index spec
     description: str = ""
+    #: the embedding contract: {"field", "model", "version", "chunker"} (None: none recorded)
+    embedding: dict | None = None
 
     @property
     def pk(self) -> str:

@@ -72,6 +72,22 @@ def lit(value) -> str:
 _SYNTAX_ERROR = re.compile(r"unexpected (token|character)|expected .* got|cannot parse|syntax error", re.IGNORECASE)
 
 
+#: the collection property that keeps the embedding contract (see ragrev.contracts)
+CONTRACT_PROPERTY = "ragrev.embedding"
+
+
+def read_contract(description: dict) -> dict | None:
+    """The embedding contract kept in a collection's properties (``describe_collection``'s answer)."""
+    raw = (description.get("properties") or {}).get(CONTRACT_PROPERTY)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"unreadable": raw}
+    return value if isinstance(value, dict) else {"unreadable": raw}
+
+
 def _first_line(e: BaseException) -> str:
     text = getattr(e, "message", None) or str(e) or type(e).__name__
     return str(text).strip().splitlines()[0]
@@ -403,7 +419,8 @@ class MilvusStore(Store):
                 "index_type": str(info.get("index_type", "AUTOINDEX")).upper(),
                 "metric_type": str(info["metric_type"]).upper() if info.get("metric_type") else None,
                 "params": params}
-        return CollectionState(fields, bool(d.get("enable_dynamic_field")), indexes, d.get("description") or "")
+        return CollectionState(fields, bool(d.get("enable_dynamic_field")), indexes, d.get("description") or "",
+                               read_contract(d))
 
     def create(self, name: str, cs: CollectionState, trash: bool = False) -> None:
         """Create a collection from a schema (``trash``: flat indexes, no auto id:
@@ -424,6 +441,8 @@ class MilvusStore(Store):
             ip.add_index(fname, **_index_args(spec))
         if not exists:
             self.c.create_collection(name, schema=self._schema(cs, trash), consistency_level="Strong")
+        if cs.embedding and not trash:
+            self.c.alter_collection_properties(name, properties={CONTRACT_PROPERTY: json.dumps(cs.embedding)})
         if len(ip):
             if exists:
                 self.c.release_collection(name)
