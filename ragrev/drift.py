@@ -82,7 +82,8 @@ def drift(config: Config, store_names=None, count_tolerance: float = 0.5, record
             if checker is not None:
                 managed = checker(store, exp, rep)
                 _check_counts(store, managed, rep, count_tolerance, record_counts)
-                _check_archives(exp, rep)
+                _check_archives(exp, rep, config)
+            _check_references(config, runner.stores, exp, rep)
             reports.append(rep)
     return reports
 
@@ -152,17 +153,43 @@ COUNTERS: dict[str, Callable] = {"milvus": _count_milvus, "mongo": _count_mongo,
 
 # --- chat archives ---------------------------------------------------------------------------------------
 
-def _check_archives(exp: StoreState, rep: StoreDrift) -> None:
+def _check_archives(exp: StoreState, rep: StoreDrift, config) -> None:
     for cname, ch in exp.data.get("chats", {}).items():
         for root in ch["archive_roots"]:
             try:
-                import fsspec
+                from ragrev.chats.archive import open_root
 
-                fs, path = fsspec.core.url_to_fs(root)
-                if not fs.exists(path):
+                r = open_root(root, config.directory)
+                if not r.fs.exists(r.path):
                     rep.add(f"chats {cname}", "archive root is gone", root, None)
             except Exception as e:  # noqa: BLE001
                 rep.notes.append(f"chats {cname}: archive root {root} not checked ({type(e).__name__})")
+
+
+# --- cross-store references ------------------------------------------------------------------------------
+
+def _check_references(config, stores: dict, exp: StoreState, rep: StoreDrift) -> None:
+    """Run again the ``check_references`` steps of the store's revisions."""
+    from ragrev.references import CheckReferences, check
+    from ragrev.stores import open_store
+
+    def opener(name):
+        s = open_store(config.store(name))
+        s.connect()
+        return s, s.close
+
+    for params in exp.data.get("references", []):
+        op = CheckReferences(**params)
+        try:
+            op.validate()
+            op.base_dir = config.directory
+            result = check(op, dict(stores), opener)
+        except Exception as e:  # noqa: BLE001 - a reference that cannot be checked is a note
+            rep.notes.append(f"{op.describe()}: not checked ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            continue
+        if result["dangling"] > op.max_dangling:
+            rep.add(f"references {op.source} -> {op.target}",
+                    f"{result['dangling']} of {result['checked']} dangling", op.max_dangling, result["sample"])
 
 
 # --- Milvus --------------------------------------------------------------------------------------------

@@ -37,6 +37,20 @@ class Recorder:
             self._namespaces[name] = self._namespace(self._stores[name])
         return self._namespaces[name]
 
+    def check_references(self, source: str, target: str, **options):
+        """A check across stores (see :mod:`ragrev.references`); a step of the source store."""
+        from ragrev.references import CheckReferences, parse_ref
+
+        op = CheckReferences(source, target, **options)
+        name = parse_ref(op, source, "source", field_required=False)[0]
+        if name not in self._stores:
+            raise OperationError(f"{self._caller()}check_references: unknown store {name!r}; the configuration "
+                                 f"defines: {', '.join(self._stores) or 'none'}")
+        if target != "archive" and parse_ref(op, target, "target")[0] not in self._stores:
+            raise OperationError(f"{self._caller()}check_references: unknown store in target={target!r}; the "
+                                 f"configuration defines: {', '.join(self._stores) or 'none'}")
+        return self._emitter(name)(op)
+
     def _namespace(self, store: StoreConfig):
         emit = self._emitter(store.name)
         if store.kind == "sql":
@@ -165,4 +179,12 @@ class RevisionPlan:
         for o in self.up + (self.down or []):
             if o.store not in seen:
                 seen.append(o.store)
+        # a store whose steps check references into another store of the revision
+        # runs after it (so the check sees what that store's steps made)
+        for o in self.up:
+            dst = getattr(o, "dst", None)
+            if getattr(o, "name", "") == "check_references" and dst and dst[0] in seen and o.store in seen \
+                    and seen.index(o.store) < seen.index(dst[0]):
+                seen.remove(o.store)
+                seen.insert(seen.index(dst[0]) + 1, o.store)
         return seen

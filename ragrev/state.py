@@ -115,6 +115,7 @@ def implied_state(config: Config, target: str | None = None, store_names=None, s
             raise ConfigError(f"store {name!r}: no state model for kind {sc.kind!r}")
         data, notes = sim(ops, sc)
         data["chats"] = chat_state(ops)
+        data["references"] = [o.params() for o in ops if getattr(o, "name", "") == "check_references"]
         out[name] = StoreState(name, sc.kind, revs, data, notes)
     return out
 

@@ -35,6 +35,7 @@ def upgrade(op):
     op.meta.create_table("sources", sa.Column("id", sa.Integer, primary_key=True),
                          sa.Column("name", sa.String(50), nullable=False))
     op.meta.create_index("ix_sources_name", "sources", ["name"])
+    op.check_references("vec.chunks.doc_id", "docs.documents._id", batch_size=7)
 '''
 
 
@@ -177,3 +178,25 @@ def test_validation_level_loosened(project, mongo_client):
     docs = whats(rep, "docs")
     assert ("collection documents", "validation level loosened") in docs
     assert ("collection documents", "validation action loosened") in docs
+
+
+def test_check_references_gates_a_revision_and_is_rechecked_by_drift(project, mongo_client):
+    project.add("a2", "a1", """
+    def upgrade(op):
+        op.meta.execute("INSERT INTO sources (id, name) VALUES (3, 'ok'), (999, 'orphan')")
+        op.check_references("meta.sources.id", "vec.chunks.id", sample=5)
+    """)
+    r = project.cli("upgrade", "head", expect=1)
+    assert "1 of 2 meta.sources.id value(s) have no match in vec.chunks.id; e.g. 999" in r.output
+    eng = sa.create_engine(f"sqlite:///{project.root.parent}/meta.db")
+    with eng.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM sources").scalar() == 0   # the revision rolled back
+    eng.dispose()
+    (project.revisions / "a2.py").unlink()
+
+    assert not whats(drift_json(project, 0), "vec")
+    mongo_client[project.dbname]["documents"].delete_one({"_id": "d3"})
+    rep = drift_json(project, 4)
+    [d] = rep["vec"]["drift"]
+    assert d["object"] == "references vec.chunks.doc_id -> docs.documents._id"
+    assert d["what"] == "8 of 40 dangling" and d["actual"] == ["d3"]
