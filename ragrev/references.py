@@ -9,11 +9,12 @@ exists as a value of a field in another (or the same) store::
 
 ``source`` and ``target`` are ``store.collection.field`` (a MongoDB field may
 be a dotted path; a Milvus collection may be an alias). The source is
-streamed in batches of ``batch_size`` distinct values; each batch is looked
-up in the target with one query (``in [...]`` / ``$in`` / ``IN``), so neither
-side is ever held in memory. The result counts the source rows checked and those whose value is
-dangling, with a sample of up to ``sample`` dangling ids; more than
-``max_dangling`` dangling values fail the step (exit 1) in a revision.
+streamed in batches of ``batch_size`` rows; the distinct values of a batch
+are looked up in the target with one query (``in [...]`` / ``$in`` / ``IN``),
+so neither side is ever held in memory. The result counts the source rows
+checked and those whose value has no match (dangling), with a sample of up
+to ``sample`` distinct dangling values; more than ``max_dangling`` dangling
+rows fail the step (exit 1) in a revision.
 
 With ``target="archive"``, the source is a chat archive's pointer collection
 (``<collection>_archive``): each distinct (root, path) of its pointers must
