@@ -105,11 +105,21 @@ def init(directory, template):
 @click.option("--branch-label", default=None, help="Label of a new branch.")
 @click.option("--depends-on", multiple=True, help="Revision this one depends on without descending from it.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a random one.")
+@click.option("--autogenerate", is_flag=True,
+              help="Fill upgrade() from the difference between the declared state ([ragrev] models) and head.")
 @click.pass_context
-def revision(ctx, message, template, head, branch_label, depends_on, rev_id):
+def revision(ctx, message, template, head, branch_label, depends_on, rev_id, autogenerate):
     """Write a new revision file."""
     from ragrev import commands
 
+    if autogenerate:
+        from ragrev import autogen
+
+        path, diffs = autogen.write_revision(_config(ctx), message, head, branch_label, depends_on, rev_id)
+        for line in autogen.check_text(diffs).splitlines():
+            click.echo(f"  Detected {line}")
+        click.echo(f"  Generating {path} ... done")
+        return
     path = commands.revision(_config(ctx), message, template, head, branch_label, depends_on, rev_id)
     click.echo(f"  Generating {path} ... done")
 
@@ -346,6 +356,9 @@ def check(ctx, with_stores, stores, as_json):
     from ragrev import review as rv
 
     report = rv.check(_config(ctx), with_stores, list(stores) or None)
+    from ragrev.autogen import declared_findings
+
+    report["findings"] += declared_findings(_config(ctx))
     if as_json:
         _echo_json(report)
     else:

@@ -218,9 +218,17 @@ class SchemaState:
         self._entries[alias] = None
 
     def replace(self, logical: str, cs: CollectionState) -> None:
-        """A rebuild: ``logical`` becomes an alias of a new collection with ``cs``."""
+        """A rebuild: ``logical`` becomes an alias of a new collection with ``cs``;
+        the other aliases of the old collection follow (as the rebuild moves
+        them), and the old collection goes to the trash."""
+        old = self.physical(logical)
         fresh = f"{logical}~{next(self._fresh)}"
         self.put(fresh, cs)
+        for k, e in list(self._entries.items()):
+            if e is not None and e[0] == "alias" and e[1] == old:
+                self._entries[k] = ("alias", fresh)
+        if old is not None and old != logical:
+            self._entries[old] = None
         self.alias(logical, fresh)
 
 
