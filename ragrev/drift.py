@@ -458,7 +458,11 @@ def to_text(reports: list[StoreDrift]) -> str:
 def _ea(d: dict) -> str:
     if d["expected"] is None and d["actual"] is None:
         return ""
-    return f" (expected {_short(d['expected'])}, found {_short(d['actual'])})"
+    return f" (expected {_short_or_none(d['expected'])}, found {_short_or_none(d['actual'])})"
+
+
+def _short_or_none(v) -> str:
+    return "nothing" if v is None else _short(v)
 
 
 def _short(v) -> str:

@@ -319,7 +319,9 @@ def to_text(states: dict[str, StoreState]) -> str:
                 fields = ", ".join(f"{f['name']} {f['type']}" + (f"({f['dim'] or f['max_length']})"
                                    if f['dim'] or f['max_length'] else "") + (" pk" if f["primary"] else "")
                                    for f in c["fields"].values())
-                lines.append(f"  collection {name}: {fields}" + (" +dynamic" if c["dynamic"] else ""))
+                label = name if "~" not in name else \
+                    f"{name} (made by a rebuild; the store names it {name.rsplit('~', 1)[0]}_v<n>)"
+                lines.append(f"  collection {label}: {fields}" + (" +dynamic" if c["dynamic"] else ""))
                 for fname, ix in c["indexes"].items():
                     lines.append(f"    index {fname}: {ix['index_type']}/{ix['metric_type']} {ix['params'] or ''}".rstrip())
                 if c.get("embedding"):
