@@ -177,7 +177,10 @@ def compare_milvus(diff: Diff, decl: dict, implied) -> None:
         if have is None:
             diff.op(f"add alias {alias}", f"op.{s}.create_alias({target!r}, {alias!r})")
         elif have != target:
-            diff.op(f"point alias {alias} at {target}", f"op.{s}.alter_alias({target!r}, {alias!r})")
+            diff.changes.append(f"point alias {alias} at {target}")
+            diff.lines += [f"# TODO: gate the switch of {alias!r}, e.g. op.{s}.expect_count({target!r}, {alias!r}) "
+                           f"or op.{s}.check_recall({target!r}, ...)",
+                           f"op.{s}.alter_alias({target!r}, {alias!r})"]
     for alias, target in implied_aliases.items():
         if alias not in want_aliases:
             diff.op(f"remove alias {alias}", f"op.{s}.drop_alias({alias!r})")
@@ -241,6 +244,9 @@ def _compare_milvus_collection(diff: Diff, name: str, want: dict, have: dict, de
             diff.op(f"create index {name}.{fname} ({wi['index_type']}/{wi['metric_type']})",
                     f"op.{s}.create_index({name!r}, {fname!r}, index_type={wi['index_type']!r}, "
                     f"metric_type={wi['metric_type']!r}" + (f", params={wi['params']!r}" if wi["params"] else "") + ")")
+            if wf[fname]["type"] in vector:
+                diff.lines += ["# the gate of the new vector index (TODO: check the thresholds)",
+                               f"op.{s}.check_recall({name!r}, field={fname!r}, k=10, queries=100, min_recall=0.95)"]
     we, he = want.get("embedding"), have.get("embedding")
     if we and any(we.get(k) is not None and we.get(k) != (he or {}).get(k) for k in we):
         diff.todo(f"embedding contract of {name}: {json.dumps(he)} -> {json.dumps(we)}",

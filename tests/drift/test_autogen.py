@@ -105,3 +105,54 @@ def test_what_ragrev_cannot_express_is_a_todo(project):
     project.cli("revision", "--autogenerate", "-m", "dynamic", "--rev-id", "c3")
     text = next(project.revisions.glob("c3_*.py")).read_text()
     assert "# TODO: dynamic field of chunks: False -> True" in text
+
+
+MODELS_2 = '''
+import sqlalchemy as sa
+
+meta = sa.MetaData()
+sa.Table("sources", meta, sa.Column("id", sa.Integer, primary_key=True))
+
+stores = {
+    "vec": {
+        "collections": {
+            "chunks": {"fields": [{"name": "id", "type": "INT64", "primary": True},
+                                  {"name": "text", "type": "VARCHAR", "max_length": 300},
+                                  {"name": "embedding", "type": "FLOAT_VECTOR", "dim": 8}],
+                       "indexes": {"embedding": {"index_type": "HNSW", "metric_type": "COSINE", "params": {"M": 8}}},
+                       "embedding": {"model": "mini-embed"}},
+            "other": {"fields": [{"name": "id", "type": "INT64", "primary": True},
+                                 {"name": "doc_id", "type": "VARCHAR", "max_length": 32},
+                                 {"name": "text", "type": "VARCHAR", "max_length": 200},
+                                 {"name": "embedding", "type": "FLOAT_VECTOR", "dim": 8}],
+                      "indexes": {"embedding": {"index_type": "FLAT", "metric_type": "L2"}}},
+        },
+        "aliases": {"live": "other"},
+    },
+    "docs": {"collections": {}},
+    "meta": meta,
+}
+'''
+
+
+def test_autogenerate_alters_drops_and_switches(project):
+    project.add("a1b", "a1", """
+    def upgrade(op):
+        op.vec.insert("other", rows=[{"id": i, "doc_id": "d", "text": "t", "embedding": [float(i % 5 + k) for k in range(8)]}
+                                     for i in range(30)])
+    """)
+    project.cli("upgrade", "head", "-q")
+    (project.root / "ragrev_models.py").write_text(MODELS_2)
+    r = project.cli("revision", "--autogenerate", "-m", "second", "--rev-id", "d4")
+    for phrase in ("vec: alter field chunks.text (max_length)", "vec: drop field chunks.doc_id",
+                   "vec: drop index other.embedding", "vec: create index other.embedding (FLAT/L2)",
+                   "vec: point alias live at other", "docs: remove collection documents",
+                   "meta: remove_index ix_sources_name", "meta: remove_column sources.name"):
+        assert f"Detected {phrase}" in r.output, (phrase, r.output)
+    text = next(project.revisions.glob("d4_*.py")).read_text()
+    assert "op.vec.check_recall('other', field='embedding'" in text
+    assert "# TODO: gate the switch of 'live'" in text
+    project.cli("upgrade", "head", "-q")
+    rep = json.loads(project.cli("drift", "--json").output)
+    assert not rep["drift"], rep
+    assert "No problems found" in project.cli("check").output   # lint included: the index change is gated
