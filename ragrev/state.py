@@ -156,7 +156,7 @@ def milvus_collection_json(cs) -> dict:
 def simulate_milvus(ops, sc: StoreConfig):
     from ragrev.ops.milvus_schema import MilvusOp, SchemaState
 
-    state = SchemaState(lambda name: None, milvus_caps(sc))
+    state = SchemaState(lambda name: None, milvus_caps(sc), probe=False)
     notes = []
     for op in ops:
         if not isinstance(op, MilvusOp) or op.name in _DATA_ONLY:

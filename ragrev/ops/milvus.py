@@ -538,7 +538,8 @@ class Reembed(Rebuild):
             raise self.fail(f"{self.collection}.{vf}: reembed makes dense vectors, the field is {old['type']}")
         if into != vf and into in cs.fields:
             raise self.fail(f"collection {self.collection!r} already has a field {into!r}")
-        self.probe_dim(into)
+        if state.probe:
+            self.probe_dim(into)
         spec = {**old, "name": into, "dim": self.dim}
         ispec = index_spec(self.collection, into, spec["type"], self.index or cs.indexes.get(vf) or
                            default_index(spec["type"]), self.fail)

@@ -163,10 +163,13 @@ class SchemaState:
     ``("collection", CollectionState)``, ``("alias", collection_name)`` or None.
     """
 
-    def __init__(self, loader: Callable, caps: Capabilities):
+    def __init__(self, loader: Callable, caps: Capabilities, probe: bool = True):
         self._loader = loader
         self._entries: dict[str, Any] = {}
         self.caps = caps
+        #: steps may call embedding functions to check their dimension (preflight);
+        #: False when only the effect is wanted (:mod:`ragrev.state`)
+        self.probe = probe
         self._fresh = itertools.count(1)
 
     def entry(self, name: str):

@@ -87,3 +87,27 @@ def test_unused_contract_parameters_leave_checksums_alone():
     op = CreateCollection("c", [{"name": "id", "type": "INT64", "primary": True},
                                 {"name": "v", "type": "FLOAT_VECTOR", "dim": 2}])
     assert "embedding" not in op.normalized()["params"]
+
+
+def test_state_never_calls_an_embedding_function(tmp_path):
+    """Computing the state simulates a reembed without probing its embedding."""
+    from ragrev.config import StoreConfig
+    from ragrev.ops.milvus import CreateCollection, Reembed
+    from ragrev.state import simulate_milvus
+
+    calls = []
+
+    def embed(texts):
+        calls.append(texts)
+        return [[0.0] * 16 for _ in texts]
+
+    ops = [CreateCollection("c", [{"name": "id", "type": "INT64", "primary": True},
+                                  {"name": "text", "type": "VARCHAR", "max_length": 10},
+                                  {"name": "v", "type": "FLOAT_VECTOR", "dim": 8}]),
+           Reembed("c", "text", embed, 16, model="m2")]
+    for op in ops:
+        op.validate()
+    data, notes = simulate_milvus(ops, StoreConfig("vec", f"milvus-lite:///{tmp_path}/x.db", "milvus"))
+    assert not calls and not notes
+    [rebuilt] = [c for n, c in data["collections"].items() if "~" in n]
+    assert rebuilt["fields"]["v"]["dim"] == 16 and rebuilt["embedding"]["model"] == "m2"
