@@ -95,19 +95,90 @@ def load_declared(config: Config) -> dict:
 
 # --- the comparison ----------------------------------------------------------------------------------
 
-def compare(config: Config, scripts=None) -> list[Diff]:
-    """The differences between the declared state and head, per declared store."""
+def compare(config: Config, scripts=None, against_live: bool = False) -> list[Diff]:
+    """The differences between the declared state and head (or, with
+    ``against_live``, the live stores), per declared store."""
     from ragrev.state import implied_state
 
     declared = load_declared(config)
     implied = implied_state(config, None, list(declared), scripts=scripts)
     out = []
-    for name, decl in declared.items():
-        kind = config.store(name).kind
-        diff = Diff(name)
-        COMPARERS[kind](diff, decl, implied[name])
-        out.append(diff)
+    opened = []
+    try:
+        for name, decl in declared.items():
+            kind = config.store(name).kind
+            have = implied[name]
+            if against_live:
+                from ragrev.stores import open_store
+
+                store = open_store(config.store(name))
+                store.connect()
+                opened.append(store)
+                have = live_state(store, have)
+            diff = Diff(name)
+            COMPARERS[kind](diff, decl, have)
+            out.append(diff)
+    finally:
+        for store in opened:
+            store.close()
     return out
+
+
+def live_state(store, implied):
+    """A live store's structure in the form of :func:`ragrev.state.implied_state`'s
+    data (what ``--against-live`` compares with). Rebuilt generations
+    (``<alias>_v<n>`` behind the alias ``<alias>``) are named as the state names
+    them; chat pointer collections the history made are left out."""
+    from ragrev.state import StoreState
+
+    pointers = {ch["pointers"] for ch in implied.data.get("chats", {}).values()}
+    data = LIVE_READERS[store.kind](store, pointers)
+    data["chats"] = implied.data.get("chats", {})
+    return StoreState(store.name, store.kind, implied.revisions, data, [])
+
+
+def _live_milvus(store, pointers):
+    from ragrev.state import milvus_collection_json
+
+    names = store.user_collections()
+    aliases = {a: store.alias_target(a) for a in store.c.list_aliases().get("aliases", [])}
+    rename = {}
+    for a, t in aliases.items():
+        m = re.fullmatch(re.escape(a) + r"_v(\d+)", t or "")
+        if m:
+            rename[t] = f"{a}~{m.group(1)}"
+    cols = {rename.get(n, n): milvus_collection_json(store.collection_state(n)) for n in names}
+    return {"collections": cols, "aliases": {a: rename.get(t, t) for a, t in aliases.items()}}
+
+
+def _live_mongo(store, pointers):
+    cols = {}
+    for info in store.db.list_collections():
+        name = info["name"]
+        if name.startswith(("ragrev_", "system.")) or name in pointers:
+            continue
+        opts = dict(info.get("options") or {})
+        indexes = {}
+        for ix in store.db[name].list_indexes():
+            if ix["name"] == "_id_":
+                continue
+            ix = dict(ix)
+            key = [[k, int(v) if isinstance(v, float) and v.is_integer() else v] for k, v in dict(ix.pop("key")).items()]
+            iname = ix.pop("name")
+            unique = bool(ix.pop("unique", False))
+            for drop in ("v", "ns", "background"):
+                ix.pop(drop, None)
+            indexes[iname] = {"key": key, "unique": unique, "options": ix}
+        cols[name] = {"validator": opts.get("validator") or None, "validation_level": opts.get("validationLevel"),
+                      "validation_action": opts.get("validationAction"), "indexes": indexes}
+    return {"collections": cols}
+
+
+def _live_sql(store, pointers):
+    return {"tables": {}, "_connection": store.conn, "_skip": set(pointers)}
+
+
+LIVE_READERS = {"milvus": _live_milvus, "mongo": _live_mongo, "sql": _live_sql}
 
 
 def _fail(store, msg):
@@ -371,21 +442,34 @@ def compare_sql(diff: Diff, decl, implied) -> None:
     s = diff.store
     if not isinstance(decl, sa.MetaData):
         raise _fail(s, "a SQL store is declared by a sqlalchemy.MetaData")
-    engine = sa.create_engine("sqlite://")
-    try:
-        with engine.connect() as conn:
-            implied.data["_metadata"].create_all(conn)
-            ctx = MigrationContext.configure(connection=conn, opts={
-                "compare_type": True, "include_object":
-                    lambda obj, name, type_, reflected, compare_to: not (name or "").startswith("ragrev_")})
-            script = produce_migrations(ctx, decl)
-            ops = script.upgrade_ops
-            if ops.is_empty():
-                return
-            code = render_python_code(ops, alembic_module_prefix=f"op.{s}.", sqlalchemy_module_prefix="sa.",
-                                      migration_context=ctx)
-    finally:
-        engine.dispose()
+    skip = implied.data.get("_skip", set())
+
+    def include(obj, name, type_, reflected, compare_to):
+        return not (name or "").startswith("ragrev_") and not (type_ == "table" and name in skip)
+
+    def diff_on(conn):
+        ctx = MigrationContext.configure(connection=conn, opts={"compare_type": True, "include_object": include})
+        ops = produce_migrations(ctx, decl).upgrade_ops
+        code = None if ops.is_empty() else render_python_code(
+            ops, alembic_module_prefix=f"op.{s}.", sqlalchemy_module_prefix="sa.", migration_context=ctx)
+        return ops, code
+
+    live = implied.data.get("_connection")
+    if live is not None:
+        try:
+            ops, code = diff_on(live)
+        finally:
+            live.commit()
+    else:
+        engine = sa.create_engine("sqlite://")
+        try:
+            with engine.connect() as conn:
+                implied.data["_metadata"].create_all(conn)
+                ops, code = diff_on(conn)
+        finally:
+            engine.dispose()
+    if code is None:
+        return
     for d in ops.as_diffs():
         diff.changes.append(_sql_phrase(d))
     diff.lines += [ln.strip() if not ln.startswith("    ") else ln[4:] for ln in code.splitlines()
@@ -414,15 +498,17 @@ def _py(value, indent: int) -> str:
 
 # --- writing the revision ---------------------------------------------------------------------------------
 
-def write_revision(config: Config, message: str, head=None, branch_label=None, depends_on=(), rev_id=None) -> tuple:
+def write_revision(config: Config, message: str, head=None, branch_label=None, depends_on=(), rev_id=None,
+                   against_live: bool = False) -> tuple:
     """Write the autogenerated revision; (path, diffs). Nothing is written when
-    the declared state and head agree (:class:`BadInput`)."""
+    the declared state and head (or the live stores) agree (:class:`BadInput`)."""
     from ragrev import commands
     from ragrev.script import ScriptDirectory
 
-    diffs = compare(config, ScriptDirectory(config.script_location))
+    diffs = compare(config, ScriptDirectory(config.script_location), against_live)
     if not any(d.changes for d in diffs):
-        raise NoChanges("the declared state and head agree: no revision written")
+        raise NoChanges(f"the declared state and {'the live stores' if against_live else 'head'} agree: "
+                        "no revision written")
     path = commands.revision(config, message, "generic", head, branch_label, depends_on, rev_id)
     text = path.read_text(encoding="utf-8")
     body = []

@@ -107,15 +107,21 @@ def init(directory, template):
 @click.option("--rev-id", default=None, help="Revision id to use instead of a random one.")
 @click.option("--autogenerate", is_flag=True,
               help="Fill upgrade() from the difference between the declared state ([ragrev] models) and head.")
+@click.option("--against-live", is_flag=True, help="With --autogenerate: compare with the live stores, not head.")
 @click.pass_context
-def revision(ctx, message, template, head, branch_label, depends_on, rev_id, autogenerate):
+def revision(ctx, message, template, head, branch_label, depends_on, rev_id, autogenerate, against_live):
     """Write a new revision file."""
     from ragrev import commands
 
+    if against_live and not autogenerate:
+        from ragrev.errors import BadInput
+
+        raise BadInput("--against-live goes with --autogenerate")
     if autogenerate:
         from ragrev import autogen
 
-        path, diffs = autogen.write_revision(_config(ctx), message, head, branch_label, depends_on, rev_id)
+        path, diffs = autogen.write_revision(_config(ctx), message, head, branch_label, depends_on, rev_id,
+                                             against_live)
         for line in autogen.check_text(diffs).splitlines():
             click.echo(f"  Detected {line}")
         click.echo(f"  Generating {path} ... done")

@@ -63,6 +63,7 @@ def project(make_project, tmp_path, mongo_url, mongo_client):  # noqa: F811
     p.add("a1", None, REV)
     (p.root / "ragrev_models.py").write_text(MODELS)
     p.cli("upgrade", "head", "-q")
+    p.dbname = dbname
     yield p
     mongo_client.drop_database(dbname)
 
@@ -156,3 +157,49 @@ def test_autogenerate_alters_drops_and_switches(project):
     rep = json.loads(project.cli("drift", "--json").output)
     assert not rep["drift"], rep
     assert "No problems found" in project.cli("check").output   # lint included: the index change is gated
+
+
+MODELS_HEAD = '''
+import sqlalchemy as sa
+
+FIELDS = [{"name": "id", "type": "INT64", "primary": True},
+          {"name": "doc_id", "type": "VARCHAR", "max_length": 32},
+          {"name": "text", "type": "VARCHAR", "max_length": 200},
+          {"name": "embedding", "type": "FLOAT_VECTOR", "dim": 8}]
+meta = sa.MetaData()
+sa.Table("sources", meta, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("name", sa.String(50), nullable=False), sa.Index("ix_sources_name", "name"))
+stores = {
+    "vec": {"collections": {
+        "chunks": {"fields": FIELDS, "indexes": {"embedding": {"index_type": "HNSW", "metric_type": "COSINE",
+                                                               "params": {"M": 8}}},
+                   "embedding": {"model": "mini-embed", "version": "1", "chunker": "para-v1"}},
+        "other": {"fields": FIELDS}},
+        "aliases": {"live": "chunks"}},
+    "docs": {"collections": {"documents": {
+        "schema": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
+        "indexes": [{"keys": [("source_id", 1)]}]}}},
+    "meta": meta,
+}
+'''
+
+
+def test_against_live_reverts_hand_changes(project, mongo_client):  # noqa: F811
+    (project.root / "ragrev_models.py").write_text(MODELS_HEAD)
+    project.cli("hash")
+    assert "No problems found" in project.cli("check").output        # declared == head
+    r = project.cli("revision", "--autogenerate", "--against-live", "-m", "x", expect=2)
+    assert "the declared state and the live stores agree" in r.output
+
+    mongo_client[project.dbname]["documents"].create_index([("title", 1)])
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(f"sqlite:///{project.root.parent}/meta.db")
+    with eng.begin() as c:
+        c.exec_driver_sql("ALTER TABLE sources ADD COLUMN notes VARCHAR(20)")
+    eng.dispose()
+    r = project.cli("revision", "--autogenerate", "--against-live", "-m", "undo hand changes", "--rev-id", "e5")
+    assert "Detected docs: drop index documents.title_1" in r.output
+    assert "Detected meta: remove_column sources.notes" in r.output
+    assert "Detected vec" not in r.output
+    project.cli("revision", "--against-live", "-m", "x", expect=2)
