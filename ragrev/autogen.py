@@ -14,10 +14,11 @@ The declared state is a Python module named in ``ragrev.toml``
 - a SQL store: a SQLAlchemy ``MetaData``.
 
 A store the module leaves out is not compared. The comparison is against
-:func:`ragrev.state.implied_state` at head (no store is touched); for SQL it is
+:func:`ragrev.state.implied_state` at head (no store is touched), or with
+``against_live`` against the live stores (:func:`live_state`); for SQL it is
 Alembic's own (``alembic.autogenerate.produce_migrations`` against the
-implied tables replayed in an in-memory SQLite database, rendered by Alembic
-with ``op.<store>.`` as its prefix).
+implied tables replayed in an in-memory SQLite database, or against the live
+database, rendered by Alembic with ``op.<store>.`` as its prefix).
 
 What ragrev can express becomes operations; a vector dimension change
 becomes a ``reembed`` (which creates the new collection, copies the rows
