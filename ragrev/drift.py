@@ -13,10 +13,11 @@ what differs:
 - MongoDB: a collection missing, a validator removed, changed or loosened
   (validation level / action), an index missing, added or changed;
 - SQL: what Alembic's own ``compare_metadata`` finds between the live
-  database and the tables the revisions imply (tables, columns, types on the
-  same dialect, nullability, indexes);
+  database and the tables the revisions imply (tables, columns, types when
+  the store is SQLite, nullability, indexes);
 - every kind: a count far from the one last recorded (``ragrev drift
-  --record-counts`` records them), a chat archive root that is gone.
+  --record-counts`` records them), a chat archive root that is gone, and
+  dangling references of the ``check_references`` steps (run again).
 
 Objects the revisions never made (other collections, tables, aliases) are
 listed apart as *unmanaged*: not drift. ragrev's own objects
