@@ -209,6 +209,11 @@ def check_milvus(store, exp: StoreState, rep: StoreDrift) -> dict:
     shown: dict[str, str] = {}        # expected name -> what the user calls it
     for alias, target in want_aliases.items():
         got = live_aliases.get(alias)
+        if got is None and "~" in target and alias == target.rsplit("~", 1)[0] and alias in live_cols:
+            # the change was made in place (a server's add_collection_field): no alias, same name
+            phys_of.setdefault(target, alias)
+            shown.setdefault(target, alias)
+            continue
         if got is None:
             rep.add(f"alias {alias}", "alias missing", target if "~" not in target else "(a rebuilt collection)",
                     None)
@@ -236,6 +241,10 @@ def check_milvus(store, exp: StoreState, rep: StoreDrift) -> dict:
             continue
         if name in live_cols:
             phys_of[name] = name
+            shown[name] = name
+        elif live_aliases.get(name) in live_cols:
+            # rebuilt where the history expected an in-place change: the name is now an alias
+            phys_of[name] = live_aliases[name]
             shown[name] = name
         else:
             rep.add(f"collection {name}", "collection missing", "present", None)
