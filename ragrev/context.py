@@ -33,10 +33,20 @@ class StepContext:
     stores: dict = field(default_factory=dict)
     on_checkpoint: Callable[["StepContext"], None] | None = None
     on_progress: Callable[[int, int | None], None] | None = None
+    on_fence: Callable[[], None] | None = None
     config: Any = None
 
+    def fence(self) -> None:
+        """Call before writing a batch: raises :class:`~ragrev.lock.LockLost`
+        when this runner's lease may have lapsed and another runner took it
+        (usually no round trip; see :meth:`ragrev.lock.Leases.fence`)."""
+        if self.on_fence:
+            self.on_fence()
+
     def checkpoint(self, token, rows_done: int | None = None) -> None:
-        """Durably record progress: the next run of this step starts from ``token``."""
+        """Durably record progress: the next run of this step starts from ``token``.
+        The runner verifies its lease with the store first (and after):
+        raises :class:`~ragrev.lock.LockLost` when another runner took it."""
         self.resume_token = token
         if rows_done is not None:
             self.rows_done = rows_done
@@ -44,6 +54,7 @@ class StepContext:
             self.on_checkpoint(self)
 
     def progress(self, done: int, total: int | None = None) -> None:
-        """Report rows done (for the progress bar / structured log lines)."""
+        """Report rows done (for the progress bar / structured log lines); also a :meth:`fence`."""
+        self.fence()
         if self.on_progress:
             self.on_progress(done, total)

@@ -27,7 +27,7 @@ from ragrev.errors import (
     AmbiguousRevision, BadTarget, EditedRevision, Irreversible, RagrevError, StepFailed, UnknownRevision,
 )
 from ragrev.journal import Journal, RunState, git_commit, who
-from ragrev.lock import Leases
+from ragrev.lock import Leases, LockLost
 from ragrev.plan import RevisionPlan
 from ragrev.script import ScriptDirectory
 from ragrev.stores import open_store
@@ -277,7 +277,7 @@ class Runner:
             actions = self.compute(direction, target, repair=True)
             for action in actions:
                 store = self.stores[action.store]
-                leases.verify(store)
+                leases.fence(store)  # no round trip while the lease was confirmed recently
                 self._execute(store, action)
         return actions
 
@@ -332,11 +332,14 @@ class Runner:
                 if action.finish_only:  # the revision stays half-applied, to be reverted next
                     self.reporter.run_done(action)
                     return
+                self._fence(store, verify=not store.commits_fenced)
                 self._stamp(store, action)
                 faults.hit("stamp")
                 if action.reverts_half is not None:
                     journal.finish_run(action.reverts_half.run, "reverted")
                 journal.finish_run(run, "done")
+        except LockLost:
+            raise  # another runner has the store now: write nothing more (not even the failure)
         except BaseException as e:
             self._record_failure(store, journal, action, run, e)
             if isinstance(e, RagrevError):
@@ -353,6 +356,7 @@ class Runner:
         if prior is not None and prior.get("digest") != op.digest() and not self.allow_edited:
             raise EditedRevision(f"store {store.name!r}: step {index + 1} of revision {action.revision} changed since it started")
         self.reporter.step_start(action, index, op)
+        self._fence(store)
         with store.step_scope():
             step = prior if prior is not None else journal.start_step(run, index, op)
             ctx = StepContext(
@@ -363,16 +367,23 @@ class Runner:
             )
 
             def on_checkpoint(c: StepContext):
+                self._fence(store, verify=True)
                 journal.checkpoint(step, c.resume_token, c.rows_done, c.captured)
                 faults.hit("checkpoint")
 
             ctx.on_checkpoint = on_checkpoint
+            ctx.on_fence = lambda: self._fence(store)
             ctx.on_progress = lambda done, total: self.reporter.step_progress(action, index, done, total)
             rows = store.apply(op, ctx)
             faults.hit("applied")
+            self._fence(store)
             journal.finish_step(step, rows, ctx.captured)
         faults.hit("step")
         self.reporter.step_done(action, index, op, rows)
+
+    def _fence(self, store, verify: bool = False) -> None:
+        if self._leases is not None:
+            self._leases.fence(store, verify)
 
     def _stamp(self, store, action: Action) -> None:
         if action.reverts_half is not None:
@@ -385,7 +396,7 @@ class Runner:
         store.write_heads(self.graph.heads_of(applied))
 
     def _record_failure(self, store, journal: Journal, action: Action, run, exc) -> None:
-        if run is None:
+        if run is None or (store.fence is not None and store.fence.lost is not None):
             return
         message = store.config.scrub(f"{type(exc).__name__}: {exc}")
         try:

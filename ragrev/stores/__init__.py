@@ -143,13 +143,41 @@ class Store:
         """Forget the step journal (``stamp --purge``)."""
         raise NotImplementedError
 
-    # --- lock --------------------------------------------------------------------
+    # --- lock (see ragrev.lock) ----------------------------------------------------------
+    #: the fencing token of the lease this process took last (:meth:`lock_try`)
+    lock_token: int = 0
+    #: a :class:`ragrev.lock.Fence` while a runner holds this store's lease
+    fence = None
+    #: every write transaction verifies the fence before it commits (SQL)
+    commits_fenced = False
+
     def lock_try(self, owner: str, lease: float) -> str | None:
         """Take or renew the lease for ``owner``. None when ``owner`` holds it
-        now; otherwise a description of the holder (owner and expiry)."""
+        now (its fencing token in :attr:`lock_token`: bumped when the lease
+        changes hands); otherwise a description of the holder (owner and
+        expiry). An expired lease is free (a dead process on this host frees
+        it at once)."""
         raise NotImplementedError
 
+    def lock_renew(self, fence) -> str | None:
+        """Extend the lease while ``fence.owner`` and ``fence.token`` still
+        hold it (never take it back). None when renewed; otherwise who took it
+        over and when (:func:`ragrev.lock.took_over`)."""
+        raise NotImplementedError
+
+    def lock_fence(self, fence) -> str | None:
+        """Verify (and renew) the lease where this store writes next: as
+        :meth:`lock_renew`, inside the current transaction where that matters."""
+        return self.lock_renew(fence)
+
+    def renewal_blocked(self) -> bool:
+        """True while a renewal from another connection cannot succeed and
+        need not (SQLite, while this store's own write transaction is open:
+        no other runner can write the lease either)."""
+        return False
+
     def lock_release(self, owner: str) -> None:
+        """Free the lease if ``owner`` holds it (its fencing token is kept)."""
         raise NotImplementedError
 
     # --- transactions -----------------------------------------------------------------

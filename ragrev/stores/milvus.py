@@ -8,7 +8,8 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
   2-dimensional dummy one. ``ragrev_*`` collections are never listed as the
   user's (:meth:`MilvusStore.user_collections`).
 - Lock: a lease row, taken by writing it and reading it back (Milvus has no
-  compare-and-set). On Milvus Lite only one process can open the file at all
+  compare-and-set), with a fencing token bumped at each takeover, checked by
+  renewals and before a runner's writes (see :mod:`ragrev.lock`). On Milvus Lite only one process can open the file at all
   (an OS lock held by milvus-lite): a second process sees the file busy, waits
   up to ``lock_timeout`` for it (:attr:`MilvusStore.lock_timeout`, default 60 s)
   and is told who holds it (from ``ragrev-lease.json`` next to the data and
@@ -35,7 +36,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
-from ragrev.lock import local_pid, pid_alive
+from ragrev.lock import local_pid, pid_alive, took_over, utc
 from ragrev.ops.milvus import (
     MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
@@ -320,8 +321,20 @@ class MilvusStore(Store):
 
     # --- lock ---------------------------------------------------------------------------
     def _lock_row(self):
+        """The lease: owner, fencing token, time taken (kept in the ``owner``
+        field as ``owner#token#taken``: the lock collection's schema predates
+        them) and expiry (0 once released); None when there is none."""
         rows = self.c.query(LOCK_TABLE, filter='id == "lock"', output_fields=["owner", "expires"])
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        owner, _, rest = rows[0]["owner"].partition("#")
+        token, _, taken = rest.partition("#")
+        return {"owner": owner, "token": int(token) if token.isdigit() else 0,
+                "taken": float(taken) if taken.replace(".", "", 1).isdigit() else None,
+                "expires": rows[0]["expires"]}
+
+    def _lock_write(self, owner: str, token: int, taken: float, expires: float) -> None:
+        self.c.upsert(LOCK_TABLE, [{"id": "lock", "owner": f"{owner}#{token}#{taken:.3f}", "expires": expires, "v": ZERO}])
 
     def _stale(self, owner: str) -> bool:
         """A lease of a process that cannot hold it: on this host and not alive,
@@ -337,14 +350,28 @@ class MilvusStore(Store):
         row = self._lock_row()
         if row and row["owner"] != owner and row["expires"] > now and not self._stale(row["owner"]):
             return f"{row['owner']} (lease expires in {row['expires'] - now:.0f}s)"
-        self.c.upsert(LOCK_TABLE, [{"id": "lock", "owner": owner, "expires": now + lease, "v": ZERO}])
-        if not self.lite and (row is None or row["owner"] != owner):
+        mine = row is not None and row["owner"] == owner
+        token = (row["token"] if mine else row["token"] + 1) if row else 1
+        self._lock_write(owner, token, row["taken"] or now if mine else now, now + lease)
+        if not self.lite and not mine:
             time.sleep(0.2)  # let a concurrent taker's write land, then see who won
             row = self._lock_row()
-            if row and row["owner"] != owner:
+            if row and (row["owner"], row["token"]) != (owner, token):
                 return f"{row['owner']} (lease expires in {row['expires'] - time.time():.0f}s)"
         if self.lite:
             _write_json(os.path.join(self.path, LEASE_FILE), {"owner": owner, "expires": now + lease})
+        self.lock_token = token
+        return None
+
+    def lock_renew(self, fence) -> str | None:
+        # Milvus has no compare-and-set: read, compare, write. A takeover
+        # between the read and the write is possible on a server (not on Lite,
+        # whose file one process holds); the next check sees the takeover.
+        row = self._lock_row()
+        if row is None or (row["owner"], row["token"]) != (fence.owner, fence.token) or not row["expires"]:
+            return took_over(row and row["owner"], utc(row and row["taken"]), released=bool(row) and not row["expires"])
+        now = time.time()
+        self._lock_write(fence.owner, fence.token, row["taken"] or now, now + fence.lease)
         return None
 
     def lock_release(self, owner: str) -> None:
@@ -352,7 +379,7 @@ class MilvusStore(Store):
             return
         row = self._lock_row()
         if row and row["owner"] == owner:
-            self.c.delete(LOCK_TABLE, filter='id == "lock"')
+            self._lock_write(owner, row["token"], row["taken"] or time.time(), 0.0)
         if self.lite:
             try:
                 os.remove(os.path.join(self.path, LEASE_FILE))

@@ -134,6 +134,7 @@ def _pump(store: MilvusStore, ctx, source: str, write, transform=None, filter=No
     for rows in store.scan(source, filter, after=token.get("last"), batch=batch, pk=pk):
         last = rows[-1][pk]
         out = transform(rows) if transform else rows
+        ctx.fence()
         if out:
             write(out)
         done += len(rows)
@@ -272,6 +273,7 @@ def _impl_write_rows(store: MilvusStore, op, ctx):
         batch = list(itertools.islice(rows, op.batch_size))
         if not batch:
             return done
+        ctx.fence()
         write(batch)
         done += len(batch)
         ctx.checkpoint({"done": done}, done)
@@ -325,6 +327,7 @@ def _impl_restore_rows(store: MilvusStore, op: RestoreRows, ctx):
             write, fields = (lambda rows: store.c.delete(phys, ids=[r[pk] for r in rows])), (pk,)
         after = token.get("last") if i == start else None
         for rows in store.scan(getattr(op, phase), after=after, batch=op.batch_size, fields=fields, pk=pk):
+            ctx.fence()
             write(rows)
             done += len(rows)
             ctx.checkpoint({"phase": phase, "last": rows[-1][pk]}, done)

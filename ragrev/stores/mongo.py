@@ -11,7 +11,10 @@ Inside the database ragrev keeps ``ragrev_version`` (one document: the
 heads), ``ragrev_log`` (run and step records, ``_id`` = record id;
 ``resume_token``/``captured`` stored as JSON text so they round-trip
 exactly), ``ragrev_lock`` (one lease document, taken atomically with one
-``find_one_and_update`` against the server clock) and ``ragrev_trash_*``
+``find_one_and_update`` against the server clock; its ``token`` is the
+fencing token, bumped at each takeover: a renewal, and the check before a
+runner's next write, match owner and token, so a runner that lost its lease
+never renews it back nor writes again) and ``ragrev_trash_*``
 (soft-dropped collections and the values destructive steps keep for their
 inverses; ``ragrev purge`` drops them).
 
@@ -32,10 +35,12 @@ import uuid
 import pymongo
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
+from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidURI, PyMongoError
 
 from ragrev.config import parse_duration
 from ragrev.errors import ConfigError, StoreUnreachable
+from ragrev.lock import took_over
 from ragrev.ops import mongo as mops
 from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
                            Store, find_implementation)
@@ -238,9 +243,12 @@ class MongoStore(Store):
                 "owner": owner,
                 "expires": now + _dt.timedelta(seconds=lease),
                 "since": {"$cond": [{"$eq": ["$owner", owner]}, "$since", {"$literal": now}]},
+                "token": {"$cond": [{"$eq": ["$owner", owner]}, {"$ifNull": ["$token", 1]},
+                                    {"$add": [{"$ifNull": ["$token", 0]}, 1]}]},
             }}]
             try:
-                locks.find_one_and_update(free, claim, upsert=True)
+                doc = locks.find_one_and_update(free, claim, upsert=True, return_document=ReturnDocument.AFTER)
+                self.lock_token = (doc or {}).get("token", 0)
                 return None
             except DuplicateKeyError:  # held by someone else (or a lost upsert race)
                 held = locks.find_one({"_id": "lock"})
@@ -250,9 +258,21 @@ class MongoStore(Store):
                     return f"{held.get('owner')} (lease until {when})"
         return "an unknown holder"
 
+    def lock_renew(self, fence) -> str | None:
+        now = self.server_time()
+        locks = self.db[LOCK_TABLE]
+        mine = {"_id": "lock", "owner": fence.owner, "token": fence.token}
+        if locks.update_one(mine, {"$set": {"expires": now + _dt.timedelta(seconds=fence.lease)}}).matched_count == 1:
+            return None
+        held = locks.find_one({"_id": "lock"}) or {}
+        since = held.get("since")
+        return took_over(held.get("owner") or held.get("released_by"), f"{since:%Y-%m-%d %H:%M:%S} UTC" if since else "?",
+                         released=not held.get("owner"))
+
     def lock_release(self, owner: str) -> None:
         self._holding = False
-        self.db[LOCK_TABLE].delete_one({"_id": "lock", "owner": owner})
+        self.db[LOCK_TABLE].update_one({"_id": "lock", "owner": owner},
+                                       {"$set": {"owner": None, "released_by": owner, "expires": _dt.datetime(1970, 1, 1)}})
 
     # --- operations ------------------------------------------------------------------------------
     def apply(self, op, ctx):

@@ -333,6 +333,7 @@ def _add_field_fn(store, op, ctx, coll):
     for docs, position in _in_id_order(coll, lacking, op.batch_size, pos):
         values = [(d["_id"], op.fn(d)) for d in docs]
         seq += 1
+        ctx.fence()
         # $push, not $addToSet (quadratic on some servers): an id twice is harmless to the inverse
         trash.update_one({"_id": seq}, {"$set": {"pos": position(len(docs))},
                                         "$push": {"ids": {"$each": [i for i, _ in values]}}}, upsert=True)
@@ -528,6 +529,7 @@ def transform(store, op, ctx):
                 break
         seq += 1
         done += used
+        ctx.fence()  # fn may have run long (or the process was paused): is the lease still ours?
         trash.replace_one({"_id": seq}, {"_id": seq, "pos": position(used), "ids": ids, "done": done,
                                          "pending": bson.Binary(b"".join(raws))}, upsert=True)
         _replace(op, coll, [RawBSONDocument(r, _RAW) for r in raws])
@@ -603,6 +605,7 @@ def insert_many(store, op, ctx):
         record = trash.find_one({"_id": seq})  # written before a crash: this batch is a replay
         ours = {_key(i) for i in record["ids"]} if record else set()
         missing, already = _not_there(op, coll, docs, ours)
+        ctx.fence()
         if record is None:
             trash.insert_one({"_id": seq, "ids": [d["_id"] for d in missing], "pos": pos + len(batch)})
         else:

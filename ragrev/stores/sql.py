@@ -9,10 +9,19 @@
   PostgreSQL have transactional DDL (for SQLite the driver's own transaction
   handling is replaced so that DDL is covered too); on MySQL DDL commits
   implicitly, so a failure can leave a step half-done there.
-- The lease is taken on its own connection, so renewing it never waits on a
-  migration's transaction (except on SQLite, whose writers exclude each other:
-  a renewal waits while the migration's transaction keeps the database busy,
-  so there an expired lease of a live process on this host is still held).
+- The lease (``ragrev_lock``: owner, expiry, time taken, fencing token) is
+  taken and renewed on its own connection, so that renewing it never waits on
+  a migration's transaction. Every write transaction of a runner also checks,
+  just before it commits, that owner and token are still its own, and extends
+  the lease in the same transaction: a runner that lost its lease (paused past
+  it, then continued) has its transaction rolled back (``LockLost``, exit 3)
+  instead of committing over the next runner's work. On SQLite, whose writers
+  exclude each other, the renewal from the other connection cannot run while
+  the migration's transaction is open, and need not: no other runner can take
+  the lease then either, and the commit renews it.
+- An expired lease is free (a released one has expiry 0, its owner kept). A lease of a process on this host that is gone
+  is free at once; one whose pid is alive waits for its expiry (the pid may
+  belong to another process by now).
 """
 from __future__ import annotations
 
@@ -22,7 +31,7 @@ from pathlib import Path
 from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
-from ragrev.lock import local_pid, pid_alive
+from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, implementation
 
 import sqlalchemy as sa
@@ -46,11 +55,13 @@ lock_table = sa.Table(
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("expires", sa.Float, nullable=False),
     sa.Column("acquired", sa.Float, nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 
 class SqlStore(Store):
     kind = "sql"
+    commits_fenced = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -61,6 +72,7 @@ class SqlStore(Store):
         self.engine = None
         self.conn = None
         self._depth = 0
+        self._lock_ready = False
 
     # --- lifecycle -------------------------------------------------------------
     def connect(self) -> None:
@@ -103,11 +115,34 @@ class SqlStore(Store):
         if self.conn.in_transaction():
             self.conn.commit()
         self._depth = 1
+        sent = None
         try:
             with _writing(self.conn):
                 yield
+                sent = self._fence_commit()
         finally:
             self._depth = 0
+        if sent is not None:
+            self.fence.confirm(sent)
+
+    def _fence_commit(self) -> float | None:
+        """In the transaction about to commit: check that this runner still
+        holds the lease (owner and fencing token) and extend it; raise
+        :class:`LockLost` (the transaction rolls back) when not."""
+        fence = self.fence
+        if fence is None:
+            return None
+        if fence.lost is not None:
+            raise LockLost(fence.lost)
+        sent = fence.clock()
+        res = self.conn.execute(
+            lock_table.update()
+            .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner, lock_table.c.token == fence.token)
+            .values(expires=time.time() + fence.lease))
+        if res.rowcount != 1:
+            row = self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+            raise fence.lose(self.name, _holder(row))
+        return sent
 
     def revision_scope(self):
         return self._tx() if self.transaction_mode == "revision" else nullcontext()
@@ -183,51 +218,101 @@ class SqlStore(Store):
         yield
 
     # --- lock -------------------------------------------------------------------------
+    def _lock_columns(self) -> None:
+        """Add the fencing token to a lock table made by an older ragrev."""
+        if self._lock_ready:
+            return
+        with self.engine.connect() as c:
+            cols = {col["name"] for col in sa.inspect(c).get_columns(LOCK_TABLE)}
+            c.commit()
+            if "token" not in cols:
+                with _writing(c):
+                    c.exec_driver_sql(f"ALTER TABLE {LOCK_TABLE} ADD COLUMN token BIGINT NOT NULL DEFAULT 0")
+        self._lock_ready = True
+
     def lock_try(self, owner: str, lease: float) -> str | None:
         now = time.time()
         try:
+            self._lock_columns()
             with self.engine.connect() as c:
                 if self.dialect == "sqlite":
                     c.exec_driver_sql("PRAGMA busy_timeout = 2000")
                 row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
                 c.commit()
-                if row is not None and row["owner"] != owner and (row["expires"] > now or self._live_here(row["owner"])):
+                if row is not None and row["owner"] not in (owner, "") and row["expires"] > now \
+                        and not self._gone_here(row["owner"]):
                     return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - now):.0f}s)"
                 with _writing(c):
                     if row is None:
-                        c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease, acquired=now))
+                        c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease,
+                                                             acquired=now, token=1))
+                        self.lock_token = 1
                         return None
+                    mine = row["owner"] == owner
+                    token = row["token"] if mine else row["token"] + 1
                     res = c.execute(
                         lock_table.update()
                         .where(lock_table.c.name == "migrate", lock_table.c.owner == row["owner"],
-                               lock_table.c.expires == row["expires"])
-                        .values(owner=owner, expires=now + lease,
-                                acquired=row["acquired"] if row["owner"] == owner else now)
+                               lock_table.c.expires == row["expires"], lock_table.c.token == row["token"])
+                        .values(owner=owner, expires=now + lease, acquired=row["acquired"] if mine else now, token=token)
                     )
                     if res.rowcount == 1:
+                        self.lock_token = token
                         return None
         except (sa.exc.IntegrityError, sa.exc.OperationalError):
             pass
         with self.engine.connect() as c:
             row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
-        if row is None:
+        if row is None or not row["owner"]:
             return "another runner (busy)"
         if row["owner"] == owner:
+            self.lock_token = row["token"]
             return None
         return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - time.time()):.0f}s)"
 
-    def _live_here(self, owner: str) -> bool:
-        """On SQLite, True when ``owner`` (``host:pid:...``) is a live process
-        on this host: its lease may have expired only because its renewals
-        wait while its own transaction keeps the database busy."""
-        if self.dialect != "sqlite":
-            return False
+    @staticmethod
+    def _gone_here(owner: str) -> bool:
+        """``owner`` (``host:pid:...``) was a process on this host that is gone:
+        its lease is free before it expires. A live pid proves nothing (it
+        may have been reused): that lease waits for its expiry."""
         pid = local_pid(owner)
-        return pid is not None and pid_alive(pid)
+        return pid is not None and not pid_alive(pid)
+
+    def lock_renew(self, fence) -> str | None:
+        with self.engine.connect() as c:
+            if self.dialect == "sqlite":
+                c.exec_driver_sql("PRAGMA busy_timeout = 2000")
+                c.commit()
+            with _writing(c):
+                res = c.execute(
+                    lock_table.update()
+                    .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                           lock_table.c.token == fence.token)
+                    .values(expires=time.time() + fence.lease))
+                if res.rowcount == 1:
+                    return None
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+        return _holder(row)
+
+    def lock_fence(self, fence) -> str | None:
+        if self._depth and self.dialect == "sqlite":  # renew inside the open transaction (the only writer now)
+            res = self.conn.execute(
+                lock_table.update()
+                .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                       lock_table.c.token == fence.token)
+                .values(expires=time.time() + fence.lease))
+            if res.rowcount == 1:
+                return None
+            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first())
+        return self.lock_renew(fence)
+
+    def renewal_blocked(self) -> bool:
+        return self.dialect == "sqlite" and self._depth > 0
 
     def lock_release(self, owner: str) -> None:
         with self.engine.connect() as c, _writing(c):
-            c.execute(lock_table.delete().where(lock_table.c.name == "migrate", lock_table.c.owner == owner))
+            c.execute(lock_table.update().where(lock_table.c.name == "migrate", lock_table.c.owner == owner)
+                      .values(expires=0.0))  # owner, time and token stay: who had it last, and the counter
 
     # --- operations --------------------------------------------------------------------
     def operations(self) -> Operations:
@@ -272,6 +357,13 @@ class SqlStore(Store):
                 self.conn.execute(sa.text(f'DROP TABLE "{name}"'))
                 dropped.append(name)
         return dropped
+
+
+def _holder(row) -> str:
+    """Who holds a lease this runner lost (a ``ragrev_lock`` row, or None)."""
+    if row is None:
+        return took_over(None, "?")
+    return took_over(row["owner"], utc(row["acquired"]), released=not row["expires"])
 
 
 def trash_name(table: str, suffix: str = "", taken=()) -> str:
