@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ragrev.config import StoreConfig
-from ragrev.errors import OperationError, RagrevError, RevisionFileError
+from ragrev.errors import OperationError, RagrevError, RevisionFileError, StepFailed
 from ragrev.ops import Operation, operations_for, sha256_json
 from ragrev.script import Script, line_in
 
@@ -148,6 +148,15 @@ def record(script: Script, stores: dict[str, StoreConfig], direction: str = "up"
         raise RevisionFileError(
             f"{'upgrade' if direction == 'up' else 'downgrade'}() failed while planning: {type(e).__name__}: {e}",
             str(script.path), line,
+        ) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit, GeneratorExit...: the revision failed; never a silent exit
+        line = line_in(e, script.path)
+        loc = f"{script.path}:{line}: " if line else f"{script.path}: "
+        raise StepFailed(
+            f"{loc}revision {script.revision} failed: {'upgrade' if direction == 'up' else 'downgrade'}() raised "
+            f"{type(e).__name__}({', '.join(map(repr, e.args))}) while planning; nothing was changed"
         ) from None
     return rec.ops
 

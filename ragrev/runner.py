@@ -229,11 +229,17 @@ class Runner:
         return actions
 
     def _half_inverse(self, store, rev: str, up: RunState) -> list:
-        """The inverses of the completed steps of a half-applied ``up`` run, last first."""
+        """The inverses of the steps of a half-applied ``up`` run, last first:
+        of its completed steps, and of the part its failed step wrote (what
+        that step recorded as it wrote it, see ``Operation.reverse_failed``)."""
         ops = []
         up_ops = self.plan_of(rev).up_for(store.name)
-        for i in sorted(up.done_steps(), reverse=True):
-            ops += up_ops[i].reverse(up.steps[i].get("captured") or {})
+        for i in sorted((i for i in up.steps if i < len(up_ops)), reverse=True):
+            captured = up.steps[i].get("captured") or {}
+            if up.steps[i].get("outcome") == "done":
+                ops += up_ops[i].reverse(captured)
+            else:
+                ops += up_ops[i].reverse_failed(captured)
         return ops
 
     def _down_ops(self, store, plan: RevisionPlan, journal: Journal, resuming: RunState | None = None) -> list:
@@ -344,7 +350,7 @@ class Runner:
             self._record_failure(store, journal, action, run, e)
             if isinstance(e, RagrevError):
                 raise
-            if isinstance(e, Exception):
+            if not isinstance(e, KeyboardInterrupt):  # SystemExit from a step's code too: a failed revision
                 raise StepFailed(
                     f"store {store.name!r}: revision {action.revision} failed: {type(e).__name__}: "
                     f"{store.config.scrub(str(e)).strip().splitlines()[0] if str(e).strip() else ''}"

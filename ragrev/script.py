@@ -117,7 +117,9 @@ def import_revision_file(path: Path):
     sys.modules[name] = module
     try:
         exec(code, module.__dict__)
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit too: a file that exits on import is a bad file, not a run that ended well
         line = line_in(e, path)
         raise RevisionFileError(f"fails to import: {type(e).__name__}: {e}", str(path), line) from None
     finally:

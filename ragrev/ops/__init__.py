@@ -112,6 +112,19 @@ class Operation:
             return []
         raise Irreversible(f"{self.name} on store {self.store!r} has no inverse; write downgrade(op) in the revision")
 
+    def reverse_failed(self, captured: dict | None) -> list["Operation"]:
+        """The operations that undo what this step wrote before it failed
+        part-way (an error, not a kill: a killed step is finished first).
+        A data step records what it writes before writing it (``captured``,
+        saved at each checkpoint, as for resuming), so its inverse undoes
+        exactly that part; a step that recorded nothing wrote nothing that can
+        be told apart, and gets no inverse. Other steps are one call each:
+        done whole or not at all (SQL steps also roll back with their
+        transaction)."""
+        if not self.data_step or not captured:
+            return []
+        return self.reverse(captured)
+
     def inverse(self, *ops: "Operation") -> list["Operation"]:
         """Helper for ``reverse``: mark ``ops`` as belonging to this op's store."""
         for o in ops:

@@ -327,6 +327,33 @@ class Rebuild(MilvusOp):
     def native_inverse(self, captured) -> list:
         raise Irreversible(f"{self.where()}{self.describe()}: no inverse recorded")
 
+    def reverse_failed(self, captured):
+        c = captured or {}
+        if c.get("mode") != "rebuild":
+            return []  # nothing recorded, or the native call, which failed whole
+        if c.get("stage") is None:  # failed while filling the new collection: the old one is untouched
+            return self.inverse(DiscardCollection(c["new"]))
+        return self.reverse(c)  # failed while switching: the full inverse (each of its steps is idempotent)
+
+
+@dataclass
+class DiscardCollection(MilvusOp):  # not registered: no revision calls it, only a revert makes it
+    """Inverse of a rebuild that failed before switching to its new
+    collection: drop that collection (if it was created) for good. Only the
+    failed step wrote into it (copies of rows it still has elsewhere), so
+    nothing is kept in the trash."""
+
+    kind = KIND
+    name = "discard_collection"
+    collection: str
+
+    def simulate(self, state):
+        if state.exists(self.collection):
+            state.remove(self.collection)
+
+    def reverse(self, captured):
+        raise Irreversible(f"{self.where()}discard_collection has no inverse")
+
 
 @register(KIND)
 @dataclass
@@ -600,6 +627,6 @@ __all__ = [
     "SCALAR_INDEX_TYPES", "MILVUS", "MILVUS_LITE", "Capabilities", "CollectionState", "SchemaState", "MilvusOp",
     "field_spec", "index_spec", "default_index",
     "CreateCollection", "DropCollection", "RenameCollection", "CreateIndex", "DropIndex", "CreateAlias", "AlterAlias",
-    "DropAlias", "Rebuild", "AddField", "DropField", "AlterField", "Reembed",
+    "DropAlias", "Rebuild", "DiscardCollection", "AddField", "DropField", "AlterField", "Reembed",
     "Copy", "Insert", "Upsert", "Delete", "RestoreRows", "ExpectCount", "CheckRecall",
 ]

@@ -20,7 +20,7 @@ from pymilvus import DataType, MilvusException
 from ragrev.errors import CheckFailed, OperationError
 from ragrev.ops.milvus import (
     AddField, AlterAlias, AlterField, CheckRecall, CollectionState, Copy, CreateAlias, CreateCollection, CreateIndex,
-    Delete, DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, Rebuild, Reembed, RenameCollection,
+    Delete, DiscardCollection, DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, Rebuild, Reembed, RenameCollection,
     RestoreRows, Upsert,
 )
 from ragrev.stores import estimator, implementation
@@ -47,6 +47,14 @@ def _impl_drop_collection(store: MilvusStore, op: DropCollection, ctx):
         if store.alias_target(alias) is not None:
             store.c.drop_alias(alias)
     store.soft_drop(c["physical"], c["trash"])
+
+
+@implementation(DiscardCollection, KIND)
+def _impl_discard_collection(store: MilvusStore, op: DiscardCollection, ctx):
+    if store.is_collection(op.collection):
+        for alias in store.aliases_of(op.collection):
+            store.c.drop_alias(alias)
+        store.c.drop_collection(op.collection)
 
 
 @implementation(RenameCollection, KIND)

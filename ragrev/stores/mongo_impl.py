@@ -497,6 +497,11 @@ def transform(store, op, ctx):
     coll = _coll(store, op)
     if op.ids_from is not None and store.collection_options(op.ids_from) is None:
         raise _fail(op, f"trash collection {op.ids_from!r} is gone (purged?)")
+    if op.ids_from is not None:  # the step being undone failed with a batch saved, maybe partly written: finish it
+        source = store.db[op.ids_from]
+        for batch in source.find({"pending": {"$exists": True}}):
+            _replace(op, coll, bson.decode_all(batch["pending"], _RAW))
+            source.update_one({"_id": batch["_id"]}, {"$unset": {"pending": ""}})
     tok = _token(ctx, f"{op.collection}.transform", seq=0)
     trash = store.db[tok["trash"]]
     seq, done = tok["seq"], (ctx.rows_done if ctx.resuming else 0)

@@ -55,3 +55,47 @@ def test_the_waiting_runner_names_the_live_holder(make_project, tmp_path):
     assert second.returncode == 3 and f":{first.pid}:" in err2, err2
     assert len(err2.strip().splitlines()) == 1
     assert scalar(url, "SELECT COUNT(*) FROM counter") == 4
+
+
+def test_an_expired_lease_of_a_live_pid_is_taken_and_a_dead_pid_frees_it_at_once(tmp_path):
+    """Issue 12, part 6: the owner's pid may belong to another process by now
+    (pid reuse). Before the fix such a lease was never taken over on SQLite
+    ("expires in 0s" forever). Expiry decides; a pid on this host that is gone
+    only shortens the wait."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from ragrev.config import StoreConfig
+    from ragrev.stores import open_store
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    s = open_store(StoreConfig("meta", url, "sql", {}))
+    s.connect()
+    s.ensure_meta()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    engine = sa.create_engine(url)
+
+    def put(pid, expires):
+        with engine.begin() as c:
+            c.exec_driver_sql("DELETE FROM ragrev_lock")
+            c.execute(sa.text("INSERT INTO ragrev_lock (name, owner, expires, acquired) "
+                              "VALUES ('migrate', :o, :e, 0)"), {"o": f"{host}:{pid}:old", "e": expires})
+
+    try:
+        put(live.pid, time.time() - 1)  # expired, pid alive (reused): free
+        assert s.lock_try(f"{host}:1:me", 30) is None
+        assert s.lock_token == 1  # the takeover bumped the fencing token
+        put(live.pid, time.time() + 60)  # unexpired, pid alive: held
+        assert s.lock_try(f"{host}:1:me", 30).startswith(f"{host}:{live.pid}:old")
+        put(dead.pid, time.time() + 60)  # unexpired, pid gone on this host: free at once
+        assert s.lock_try(f"{host}:1:me", 30) is None
+    finally:
+        live.kill()
+        live.wait()
+        engine.dispose()
+        s.close()
