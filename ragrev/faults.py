@@ -2,7 +2,8 @@
 
 Set ``RAGREV_FAULTS`` to a comma-separated list of ``POINT=N``; the runner
 SIGKILLs its own process the N-th time it reaches POINT (counted from 1 in
-that process). Points:
+that process). ``POINT=N:fail`` raises :class:`Injected` there instead (the
+step fails with an error, as when a revision's own code raises). Points:
 
 - ``applied``: a step's operation has run, its journal record is not yet
   written (the window where a step is done but not known to be done);
@@ -22,20 +23,25 @@ from __future__ import annotations
 import os
 import signal
 
-_PLAN: dict[str, int] | None = None
+_PLAN: dict[str, tuple[int, str]] | None = None
 _SEEN: dict[str, int] = {}
 _TRACE: str | None = None
 
 
-def _plan() -> dict[str, int]:
+class Injected(RuntimeError):
+    """The error ``POINT=N:fail`` raises."""
+
+
+def _plan() -> dict[str, tuple[int, str]]:
     global _PLAN, _TRACE
     if _PLAN is None:
         _PLAN = {}
         _TRACE = os.environ.get("RAGREV_FAULTS_TRACE") or None
         for part in filter(None, os.environ.get("RAGREV_FAULTS", "").split(",")):
             point, _, n = part.partition("=")
+            n, _, action = n.partition(":")
             if n.strip().isdigit():
-                _PLAN[point.strip()] = int(n)
+                _PLAN[point.strip()] = (int(n), action.strip() or "kill")
     return _PLAN
 
 
@@ -48,5 +54,8 @@ def hit(point: str) -> None:
     if not plan or point not in plan:
         return
     _SEEN[point] = _SEEN.get(point, 0) + 1
-    if _SEEN[point] == plan[point]:
+    n, action = plan[point]
+    if _SEEN[point] == n:
+        if action == "fail":
+            raise Injected(f"fault injected at {point} #{n}")
         os.kill(os.getpid(), signal.SIGKILL)
