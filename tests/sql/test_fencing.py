@@ -165,3 +165,34 @@ def test_a_lock_table_without_a_token_column_gets_one(tmp_path):
             assert s.fence.token == 1
     finally:
         s.close()
+
+
+def test_a_lease_that_cannot_be_renewed_for_a_whole_lease_stops_the_runner(tmp_path):
+    """A failed renewal is fatal: the fence verifies once half a lease passed
+    unconfirmed; while the store cannot answer, the runner goes on only as long
+    as its last confirmed renewal still covers it (the injected clock stands in
+    for the time passing)."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    s = _store(url)
+    clock = [0.0]
+    leases = Leases([s], timeout=1, lease=10, clock=lambda: clock[0])
+    leases.acquire()
+    try:
+        leases._stop.set()
+        leases._thread.join()
+        engine = sa.create_engine(url)
+        with engine.begin() as c:  # the store fails every renewal from now on
+            c.exec_driver_sql("ALTER TABLE ragrev_lock RENAME TO ragrev_lock_gone")
+        engine.dispose()
+        clock[0] = 4.0
+        leases.fence(s)  # confirmed 4 s ago: no round trip
+        clock[0] = 6.0
+        leases.fence(s)  # half the lease gone: verify fails, but the last renewal still covers 4 s more
+        clock[0] = 10.5
+        with pytest.raises(LockLost, match="could not renew the lease for 10.5s, longer than lock_lease"):
+            leases.fence(s)
+        with pytest.raises(LockLost):  # and for good
+            leases.fence(s)
+    finally:
+        leases.release()
+        s.close()
