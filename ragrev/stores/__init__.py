@@ -155,8 +155,8 @@ class Store:
         """Take or renew the lease for ``owner``. None when ``owner`` holds it
         now (its fencing token in :attr:`lock_token`: bumped when the lease
         changes hands); otherwise a description of the holder (owner and
-        expiry). An expired lease is free (a dead process on this host frees
-        it at once)."""
+        expiry). An expired lease is free; on SQL and Milvus stores so is
+        the lease of a process on this host that no longer exists."""
         raise NotImplementedError
 
     def lock_renew(self, fence) -> str | None:
