@@ -5,7 +5,7 @@ Each store keeps a lease (owner ``host:pid:uuid``, an expiry, the time it was
 taken and a *fencing token*, a counter bumped at each takeover) that its
 adapter takes atomically (``Store.lock_try``). :class:`Leases` takes the
 leases of several stores in configuration order, waiting up to
-``lock_timeout`` for each, renews them from a background thread every third
+``lock_timeout`` for each, renews them from background threads (one a store) every third
 of ``lock_lease`` while steps run (``Store.lock_renew``: only while owner and
 token are still this runner's; a renewal never takes a lease back), and
 releases them at the end (the token stays, so the counter only grows).
@@ -119,7 +119,7 @@ class Leases:
         self.clock = clock
         self.held: list = []
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def acquire(self) -> None:
         for store in self.stores:
@@ -137,8 +137,11 @@ class Leases:
                     self.release()
                     raise LockTimeout(store.name, holder, waited)
                 time.sleep(min(self.poll, max(0.0, self.timeout - waited)))
-        self._thread = threading.Thread(target=self._renew_loop, name="ragrev-lease", daemon=True)
-        self._thread.start()
+        # one thread per store: a store that is slow to answer never delays another's renewal
+        self._threads = [threading.Thread(target=self._renew_loop, args=(store,), name=f"ragrev-lease-{store.name}",
+                                          daemon=True) for store in self.held]
+        for thread in self._threads:
+            thread.start()
 
     def fence(self, store, verify: bool = False) -> None:
         """Raise :class:`LockLost` unless this runner still holds ``store``'s
@@ -170,27 +173,26 @@ class Leases:
     def verify(self, store) -> None:
         self.fence(store, verify=True)
 
-    def _renew_loop(self) -> None:
+    def _renew_loop(self, store) -> None:
         interval = max(self.lease / 3.0, 0.05)
         while not self._stop.wait(interval):
-            for store in list(self.held):
-                fence = store.fence
-                if fence is None or fence.lost is not None or store.renewal_blocked():
-                    continue
-                sent = self.clock()
-                try:
-                    holder = store.lock_renew(fence)
-                except Exception:  # a busy store: the next renewal retries, and the runner's next
-                    continue      # fence() verifies itself once the lease is half gone (fatal if it cannot)
-                if holder is not None:
-                    fence.lose(store.name, holder)
-                else:
-                    fence.confirm(sent)
+            fence = store.fence
+            if fence is None or fence.lost is not None or store.renewal_blocked():
+                continue
+            sent = self.clock()
+            try:
+                holder = store.lock_renew(fence)
+            except Exception:  # a busy store: the next renewal retries, and the runner's next
+                continue      # fence() verifies itself once the lease is half gone (fatal if it cannot)
+            if holder is not None:
+                fence.lose(store.name, holder)
+            else:
+                fence.confirm(sent)
 
     def release(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         for store in reversed(self.held):
             fence, store.fence = store.fence, None
             if fence is None or fence.lost is not None:

@@ -90,7 +90,7 @@ def test_a_runner_whose_lease_was_taken_over_stops(tmp_path):
         a = Leases([a_store], timeout=1, lease=0.3)
         a.acquire()
         a._stop.set()  # A is paused: no renewal
-        a._thread.join()
+        a._threads[0].join()
         assert a_store.fence.token == 1
         time.sleep(0.4)
         with Leases([b_store], timeout=2, lease=30) as b:

@@ -125,7 +125,7 @@ def test_a_runner_whose_lease_was_taken_over_writes_nothing_more(sql_url):
     a.acquire()
     try:
         a._stop.set()  # A is paused: no renewal
-        a._thread.join()
+        a._threads[0].join()
         assert a_store.fence.token == 1
         time.sleep(0.4)  # the lease expires in the store
         with Leases([b_store], timeout=1, lease=30) as b:
@@ -179,7 +179,7 @@ def test_a_lease_that_cannot_be_renewed_for_a_whole_lease_stops_the_runner(tmp_p
     leases.acquire()
     try:
         leases._stop.set()
-        leases._thread.join()
+        leases._threads[0].join()
         engine = sa.create_engine(url)
         with engine.begin() as c:  # the store fails every renewal from now on
             c.exec_driver_sql("ALTER TABLE ragrev_lock RENAME TO ragrev_lock_gone")
