@@ -62,7 +62,10 @@ _EMBEDDED = {"sql": "sqlite:///{dir}/{name}.db", "mongo": "secantus:///{dir}/mon
 
 def config_for_tests(config_path, directory):
     """The project's configuration with each store's URL replaced as its
-    ``[test]`` table says, embedded stores under ``directory``."""
+    ``[test]`` table says, embedded stores under ``directory``, which also
+    stands for the project's directory at run time (so relative paths a
+    revision writes to, such as a chat archive's ``file://./var/cold``, land
+    there and not in the project)."""
     from dataclasses import replace
 
     from ragrev.config import ConfigError, load_config, store_kind
@@ -89,7 +92,7 @@ def config_for_tests(config_path, directory):
                 shared[store.url] = _EMBEDDED[store.kind].format(dir=directory, name=name, n=len(shared))
             store = replace(store, url=shared[store.url])
         stores[name] = store
-    return replace(config, stores=stores)
+    return replace(config, stores=stores, path=directory / config.path.name)
 
 
 class RagrevProject:
@@ -103,9 +106,18 @@ class RagrevProject:
     (embedded engines belong to one opener at a time; ask again after).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, source_path=None):
         self.config = config
+        #: the project's own ragrev.toml (``config`` is its copy for tests)
+        self.source_path = Path(source_path) if source_path else config.path
         self._open: dict = {}
+
+    @property
+    def source_config(self):
+        """The project's configuration as written (for checks that read files only)."""
+        from ragrev.config import load_config
+
+        return load_config(self.source_path)
 
     # --- running ---------------------------------------------------------------------
     def upgrade(self, target: str = "heads") -> "RagrevProject":
@@ -182,9 +194,9 @@ def ragrev_config(pytestconfig, tmp_path):
 
 
 @pytest.fixture
-def ragrev_project(ragrev_config):
+def ragrev_project(ragrev_config, pytestconfig):
     """A :class:`RagrevProject` at base; ``ragrev_project.upgrade("REV")``
     brings it to any revision."""
-    project = RagrevProject(ragrev_config)
+    project = RagrevProject(ragrev_config, _config_path(pytestconfig))
     yield project
     project.close()

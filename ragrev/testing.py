@@ -29,7 +29,7 @@ def test_ragrev_sum_up_to_date(ragrev_project):
     """``revisions/ragrev.sum`` matches the revision files."""
     from ragrev.integrity import verify_sum
 
-    problems = verify_sum(ragrev_project.config.script_location).problems
+    problems = verify_sum(ragrev_project.source_config.script_location).problems
     assert not problems, "; ".join(problems) + " (run 'ragrev hash' if the change is intended)"
 
 
@@ -38,7 +38,7 @@ def test_ragrev_lint_clean(ragrev_project):
     (its own test): no lint error or warning that the revision does not allow."""
     from ragrev.review import check, check_text
 
-    report = check(ragrev_project.config)
+    report = check(ragrev_project.source_config)
     report["findings"] = [f for f in report["findings"] if f["rule"] != "sum-file"]
     assert not report["findings"], "\n" + check_text(report)
 
