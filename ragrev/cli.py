@@ -523,6 +523,28 @@ def hash_(ctx):
     click.echo(f"  Wrote {path} ({count} revision(s))")
 
 
+@cli.command()
+@click.option("-o", "--output", "output", default="report.html", show_default=True, metavar="PATH",
+              help="Where to write the HTML report ('-' for standard output).")
+@store_option
+@json_option
+@click.pass_context
+def report(ctx, output, stores):
+    """Write a self-contained HTML report: versions, run history, steps, gates, archives, a timeline."""
+    from ragrev import report as rp
+
+    data = rp.collect(_config(ctx), list(stores) or None)
+    if _fmt(ctx) == "json":
+        return _echo_json("report", data)
+    text = rp.render(data)
+    if output == "-":
+        click.echo(text)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"  Wrote {output}")
+
+
 from ragrev.cli_drift import register as _register_drift  # noqa: E402
 
 _register_drift(cli, _config, _echo_json, json_option, store_option)
