@@ -190,3 +190,24 @@ def test_plan_goes_to_the_step_summary(make_project, tmp_path, monkeypatch):
 def test_annotation_escapes_what_github_would_misread():
     line = output.annotation("warning", "100% done\nnext", "a,b:c.py", 3, "t")
     assert line == "::warning file=a%2Cb%3Ac.py,line=3,title=t::100%25 done%0Anext"
+
+
+def test_drift_becomes_annotations_and_a_summary(make_project, tmp_path, monkeypatch):
+    import sqlite3
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    db = tmp_path / "m.db"
+    p = make_project({"meta": f"sqlite:///{db}"})
+    p.add("r1", None, '''
+        def upgrade(op):
+            op.meta.create_table("sources", sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.Text))
+        ''')
+    p.cli("upgrade", "-q")
+    with sqlite3.connect(db) as c:
+        c.execute("ALTER TABLE sources ADD COLUMN extra TEXT")  # a change no revision made
+    result = p.cli("drift", "--format", "github", expect=4)
+    notes = [ln for ln in result.stdout.splitlines() if ln.startswith("::error ")]
+    assert notes and all(ln.startswith("::error file=ragrev.toml,title=ragrev drift::store 'meta': ") for ln in notes)
+    assert any("extra" in ln for ln in notes), notes
+    assert summary.read_text().startswith("## ragrev drift: ")
