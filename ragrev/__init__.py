@@ -18,3 +18,11 @@ def contract(store, collection: str, embedder=None, **options):
     from ragrev.contracts import contract as _contract
 
     return _contract(store, collection, embedder, **options)
+
+
+import logging as _logging
+
+# ragrev logs under "ragrev.*" (runner, stores); an application routes it with
+# its own handlers. Without any, nothing is printed (the CLI adds its own).
+_logging.getLogger("ragrev").addHandler(_logging.NullHandler())
+del _logging

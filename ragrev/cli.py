@@ -3,11 +3,14 @@
 Every :class:`~ragrev.errors.RagrevError` becomes one line on standard error
 (``ragrev: error: ...``, secrets masked) and its exit code: 1 a step or check
 failed, 2 bad input, 3 lock not obtained, 4 ``check``/``review`` found
-problems. Results go to standard output; progress and logs to standard error.
+problems, 130 interrupted (Ctrl-C). Results go to standard output; progress
+and logs to standard error. Every command that prints takes ``--format
+text|json|github`` (:mod:`ragrev.output`; ``--json`` is ``--format json``).
 """
 from __future__ import annotations
 
-import json
+import logging
+import os
 import sys
 
 import click
@@ -24,11 +27,36 @@ def _config(ctx):
     return obj["config"]
 
 
-def _echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+def _echo_json(kind: str, body: dict) -> None:
+    from ragrev.output import dumps
+
+    click.echo(dumps(kind, body))
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def _set_format(ctx, param, value):
+    obj = ctx.ensure_object(dict)
+    if param.name == "as_json":
+        if value:
+            obj["format"] = "json"
+    elif value is not None and obj.get("format") != "json":
+        obj["format"] = value
+    return value
+
+
+def json_option(fn):
+    """``--format text|json|github`` and its alias ``--json``; the command reads
+    the choice with :func:`_fmt`."""
+    fn = click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_set_format,
+                      help="Same as --format json.")(fn)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default=None,
+                        expose_value=False, callback=_set_format, envvar="RAGREV_FORMAT",
+                        help="Output: text (default), json (versioned documents), github "
+                             "(text plus GitHub Actions annotations). Also $RAGREV_FORMAT.")(fn)
+
+
+def _fmt(ctx) -> str:
+    return ctx.find_object(dict).get("format") or "text"
+
 store_option = click.option("--store", "stores", multiple=True, metavar="NAME",
                             help="Limit to this store (repeatable).")
 
@@ -64,10 +92,22 @@ class RagrevGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # outside a run (the runner raises Interrupted)
+            click.echo("\nragrev: interrupted (Ctrl-C)", err=True)
+            ctx.exit(130)
         except RagrevError as e:
             from ragrev.config import scrub
 
-            click.echo(f"ragrev: error: {scrub(str(e))}", err=True)
+            message = scrub(str(e))
+            click.echo(f"ragrev: error: {message}", err=True)
+            if (ctx.obj or {}).get("format") == "github" and e.exit_code in (1, 130):
+                from ragrev.output import annotation
+
+                path, line = e.data.get("path"), e.data.get("line")
+                prefix = f"{path}:{line}: " if line else f"{path}: "
+                if path and message.startswith(prefix):
+                    message = message[len(prefix):]
+                click.echo(annotation("error", message, path, line, "ragrev"))
             ctx.exit(e.exit_code)
         except click.UsageError as e:
             raise _one_line(e, " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))) from None
@@ -82,6 +122,37 @@ def cli(ctx, config_path):
     """Versioned, reversible, resumable migrations for the stores of a RAG
     system: Milvus collections, MongoDB documents, chat archives, SQL tables."""
     ctx.ensure_object(dict)["config_path"] = config_path
+    _log_to_stderr()
+
+
+class _LogLine(logging.Handler):
+    """The ``ragrev.*`` log records at ``$RAGREV_LOG`` level (default
+    warning) as ``ragrev: LEVEL: message`` lines on standard error, except
+    those the command prints anyway (its error line)."""
+
+    def emit(self, record):
+        if getattr(record, "ragrev_cli_shown", False) and record.levelno >= logging.WARNING:
+            return
+        try:
+            from ragrev.config import scrub
+
+            text = scrub(record.getMessage())
+            if record.exc_info and self.level <= logging.DEBUG:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            click.echo(f"ragrev: {record.levelname.lower()}: {text}", err=True)
+        except Exception:  # pragma: no cover - logging must not break a run
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("ragrev")
+    if any(isinstance(h, _LogLine) for h in logger.handlers):
+        return
+    name = os.environ.get("RAGREV_LOG", "warning").upper()
+    level = logging.getLevelName(name) if isinstance(logging.getLevelName(name), int) else logging.WARNING
+    logger.addHandler(_LogLine(level))
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 # --- project files ------------------------------------------------------------------
@@ -89,11 +160,16 @@ def cli(ctx, config_path):
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("-t", "--template", default="generic", show_default=True, help="Project template.")
-def init(directory, template):
+@json_option
+@click.pass_context
+def init(ctx, directory, template):
     """Write a new project (ragrev.toml, revisions/) into DIRECTORY."""
     from ragrev import commands
 
-    for path in commands.init(directory, template):
+    written = commands.init(directory, template)
+    if _fmt(ctx) == "json":
+        return _echo_json("init", {"created": [str(p) for p in written]})
+    for path in written:
         click.echo(f"  created {path}")
     click.echo(f"Edit {directory}/ragrev.toml, then: ragrev revision -m \"first revision\"")
 
@@ -108,6 +184,7 @@ def init(directory, template):
 @click.option("--autogenerate", is_flag=True,
               help="Fill upgrade() from the difference between the declared state ([ragrev] models) and head.")
 @click.option("--against-live", is_flag=True, help="With --autogenerate: compare with the live stores, not head.")
+@json_option
 @click.pass_context
 def revision(ctx, message, template, head, branch_label, depends_on, rev_id, autogenerate, against_live):
     """Write a new revision file."""
@@ -122,11 +199,15 @@ def revision(ctx, message, template, head, branch_label, depends_on, rev_id, aut
 
         path, diffs = autogen.write_revision(_config(ctx), message, head, branch_label, depends_on, rev_id,
                                              against_live)
+        if _fmt(ctx) == "json":
+            return _echo_json("revision", {"path": str(path), "detected": autogen.check_text(diffs).splitlines()})
         for line in autogen.check_text(diffs).splitlines():
             click.echo(f"  Detected {line}")
         click.echo(f"  Generating {path} ... done")
         return
     path = commands.revision(_config(ctx), message, template, head, branch_label, depends_on, rev_id)
+    if _fmt(ctx) == "json":
+        return _echo_json("revision", {"path": str(path)})
     click.echo(f"  Generating {path} ... done")
 
 
@@ -134,12 +215,15 @@ def revision(ctx, message, template, head, branch_label, depends_on, rev_id, aut
 @click.option("-m", "--message", required=True)
 @click.option("--rev-id", default=None)
 @click.argument("revisions", nargs=-1, required=True)
+@json_option
 @click.pass_context
 def merge(ctx, message, rev_id, revisions):
     """Write a revision that merges REVISIONS ('heads' for all heads)."""
     from ragrev import commands
 
     path = commands.merge(_config(ctx), message, list(revisions), rev_id)
+    if _fmt(ctx) == "json":
+        return _echo_json("revision", {"path": str(path)})
     click.echo(f"  Generating {path} ... done")
 
 
@@ -149,13 +233,13 @@ def merge(ctx, message, rev_id, revisions):
 @click.option("-v", "--verbose", is_flag=True)
 @json_option
 @click.pass_context
-def heads(ctx, verbose, as_json):
+def heads(ctx, verbose):
     """Show the head revisions."""
     from ragrev import commands
 
     graph, revs = commands.heads(_config(ctx))
-    if as_json:
-        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    if _fmt(ctx) == "json":
+        return _echo_json("heads", {"revisions": [commands.rev_json(graph, r) for r in revs]})
     for r in revs:
         click.echo(commands.fmt_verbose(graph, r) if verbose else commands.fmt_rev(graph, r, tree=False))
 
@@ -164,13 +248,13 @@ def heads(ctx, verbose, as_json):
 @click.option("-v", "--verbose", is_flag=True)
 @json_option
 @click.pass_context
-def branches(ctx, verbose, as_json):
+def branches(ctx, verbose):
     """Show branch points and where they lead."""
     from ragrev import commands
 
     graph, revs = commands.branches(_config(ctx))
-    if as_json:
-        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    if _fmt(ctx) == "json":
+        return _echo_json("branches", {"revisions": [commands.rev_json(graph, r) for r in revs]})
     for r in revs:  # as alembic branches: each block ends with an empty line
         click.echo(commands.fmt_verbose(graph, r) if verbose else commands.fmt_rev(graph, r))
         for child in graph.children(r.revision):
@@ -184,7 +268,7 @@ def branches(ctx, verbose, as_json):
 @click.option("-i", "--indicate-current", is_flag=True, help="Mark the revisions each store is at.")
 @json_option
 @click.pass_context
-def history(ctx, rev_range, verbose, indicate_current, as_json):
+def history(ctx, rev_range, verbose, indicate_current):
     """List revisions, newest first."""
     from ragrev import commands
 
@@ -195,8 +279,9 @@ def history(ctx, rev_range, verbose, indicate_current, as_json):
     for store, hs in current.items():
         for h in hs:
             at.setdefault(h, []).append(store)
-    if as_json:
-        return _echo_json([{**commands.rev_json(graph, r), "current_in": at.get(r.revision, [])} for r in revs])
+    if _fmt(ctx) == "json":
+        return _echo_json("history", {"revisions": [{**commands.rev_json(graph, r), "current_in": at.get(r.revision, [])}
+                                                    for r in revs]})
     lines = []
     for r in revs:
         mark = ("current: " + ", ".join(at[r.revision])) if r.revision in at else ""
@@ -212,28 +297,34 @@ def history(ctx, rev_range, verbose, indicate_current, as_json):
 @click.argument("rev")
 @json_option
 @click.pass_context
-def show(ctx, rev, as_json):
+def show(ctx, rev):
     """Show one revision (id, prefix, label, head)."""
     from ragrev import commands
 
     graph, revs = commands.show(_config(ctx), rev)
-    if as_json:
-        return _echo_json([commands.rev_json(graph, r) for r in revs])
+    if _fmt(ctx) == "json":
+        return _echo_json("show", {"revisions": [commands.rev_json(graph, r) for r in revs]})
     for r in revs:
         click.echo(commands.fmt_verbose(graph, r))
 
 
 # --- stores ---------------------------------------------------------------------------------
 
-def _migrate(ctx, direction, target, plan, as_json, stores, allow_edited, quiet):
+def _migrate(ctx, direction, target, plan, stores, allow_edited, quiet):
     from ragrev import commands
     from ragrev.progress import ConsoleReporter
 
-    reporter = ConsoleReporter(quiet=quiet or plan)
+    fmt = _fmt(ctx)
+    reporter = ConsoleReporter(quiet=quiet or plan, fmt=fmt)
     actions = commands.migrate(_config(ctx), direction, target, plan_only=plan, store_names=stores,
                                allow_edited=allow_edited, reporter=reporter)
-    if as_json:
-        return _echo_json({"direction": direction, "target": target, "planned": plan, "revisions": actions})
+    if plan and fmt == "github":
+        from ragrev.output import plan_markdown, step_summary
+
+        step_summary(plan_markdown(direction, target, actions))
+    if fmt == "json":
+        return _echo_json("upgrade" if direction == "up" else "downgrade",
+                          {"direction": direction, "target": target, "planned": plan, "revisions": actions})
     if not actions:
         click.echo("Nothing to do: every store is at the target.")
         return
@@ -275,18 +366,18 @@ def _with(options):
 @click.argument("target", default="heads")
 @_with(migrate_options)
 @click.pass_context
-def upgrade(ctx, target, plan, as_json, stores, allow_edited, quiet):
+def upgrade(ctx, target, plan, stores, allow_edited, quiet):
     """Move every store up to TARGET (default: heads)."""
-    _migrate(ctx, "up", target, plan, as_json, stores, allow_edited, quiet)
+    _migrate(ctx, "up", target, plan, stores, allow_edited, quiet)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target")
 @_with(migrate_options)
 @click.pass_context
-def downgrade(ctx, target, plan, as_json, stores, allow_edited, quiet):
+def downgrade(ctx, target, plan, stores, allow_edited, quiet):
     """Move every store down to TARGET (a revision, -N, or base)."""
-    _migrate(ctx, "down", target, plan, as_json, stores, allow_edited, quiet)
+    _migrate(ctx, "down", target, plan, stores, allow_edited, quiet)
 
 
 @cli.command()
@@ -294,13 +385,13 @@ def downgrade(ctx, target, plan, as_json, stores, allow_edited, quiet):
 @store_option
 @json_option
 @click.pass_context
-def current(ctx, verbose, stores, as_json):
+def current(ctx, verbose, stores):
     """One row per store: its version, and what is pending or half-applied."""
     from ragrev import commands
 
     rows = commands.current(_config(ctx), stores or None)
-    if as_json:
-        return _echo_json(rows)
+    if _fmt(ctx) == "json":
+        return _echo_json("current", {"stores": rows})
     width = max((len(r["store"]) for r in rows), default=5)
     for r in rows:
         heads_ = ", ".join(r["heads"]) or "<base>"
@@ -317,18 +408,23 @@ def current(ctx, verbose, stores, as_json):
 @click.argument("rev")
 @store_option
 @click.option("--purge", is_flag=True, help="Clear the version table and journal first.")
+@json_option
 @click.pass_context
 def stamp(ctx, rev, stores, purge):
     """Set stores' versions to REV without running any step."""
     from ragrev import commands
 
-    for row in commands.stamp(_config(ctx), rev, stores or None, purge):
+    rows = commands.stamp(_config(ctx), rev, stores or None, purge)
+    if _fmt(ctx) == "json":
+        return _echo_json("stamp", {"stores": rows})
+    for row in rows:
         click.echo(f"{row['store']}: {', '.join(row['from']) or '<base>'} -> {', '.join(row['to']) or '<base>'}")
 
 
 @cli.command()
 @click.option("--older-than", default=None, metavar="DURATION", help="Only trash older than this (e.g. 30d).")
 @store_option
+@json_option
 @click.pass_context
 def purge(ctx, older_than, stores):
     """Delete soft-dropped collections and tables (the trash) for good."""
@@ -336,7 +432,10 @@ def purge(ctx, older_than, stores):
     from ragrev.config import parse_duration
 
     seconds = parse_duration(older_than, "--older-than") if older_than else None
-    for store, names in commands.purge(_config(ctx), seconds, stores or None).items():
+    purged = commands.purge(_config(ctx), seconds, stores or None)
+    if _fmt(ctx) == "json":
+        return _echo_json("purge", {"purged": purged})
+    for store, names in purged.items():
         for n in names:
             click.echo(f"{store}: purged {n}")
         if not names:
@@ -357,7 +456,7 @@ def _problems(count: int, what: str):
 @store_option
 @json_option
 @click.pass_context
-def check(ctx, with_stores, stores, as_json):
+def check(ctx, with_stores, stores):
     """Check the revision graph, revisions/ragrev.sum and lint every revision (exit 4 on findings)."""
     from ragrev import review as rv
 
@@ -365,10 +464,16 @@ def check(ctx, with_stores, stores, as_json):
     from ragrev.autogen import declared_findings
 
     report["findings"] += declared_findings(_config(ctx))
-    if as_json:
-        _echo_json(report)
+    fmt = _fmt(ctx)
+    if fmt == "json":
+        _echo_json("check", report)
     else:
         click.echo(rv.check_text(report))
+    if fmt == "github":
+        from ragrev.output import finding_annotations
+
+        for line in finding_annotations(report["findings"]):
+            click.echo(line)
     if report["findings"]:
         _problems(len(report["findings"]), "check")
 
@@ -376,30 +481,68 @@ def check(ctx, with_stores, stores, as_json):
 @cli.command()
 @click.option("--base", default=None, metavar="REF",
               help="Git ref to review against (default: origin/HEAD, origin/main, main, origin/master or master).")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "text", "json", "github"]), default=None,
+              envvar="RAGREV_FORMAT",
+              help="markdown (default; 'text' is the same), json, or github (the Markdown, annotations of the "
+                   "findings, and the review appended to $GITHUB_STEP_SUMMARY). Also $RAGREV_FORMAT.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_context
-def review(ctx, base, fmt):
+def review(ctx, base, fmt, as_json):
     """Review the revisions this branch adds, changes or deletes against REF (exit 4 on problems)."""
     from ragrev import review as rv
 
+    fmt = "json" if as_json else (fmt or "markdown")
+    ctx.find_object(dict)["format"] = fmt
     report = rv.review(_config(ctx), base)
     if fmt == "json":
-        _echo_json(report)
+        _echo_json("review", report)
     else:
-        click.echo(rv.to_markdown(report), nl=False)
+        text = rv.to_markdown(report)
+        click.echo(text, nl=False)
+        if fmt == "github":
+            from ragrev.output import finding_annotations, step_summary
+
+            for line in finding_annotations(report["findings"]):
+                click.echo(line)
+            step_summary(text)
     if not report["ok"]:
         merge = report["after_merge"]
         _problems(len(report["findings"]) + bool(merge["multiple_heads"] or merge["error"]), "review")
 
 
 @cli.command("hash")
+@json_option
 @click.pass_context
 def hash_(ctx):
     """Rewrite revisions/ragrev.sum from the revision files."""
     from ragrev import review as rv
 
     path, count = rv.hash_revisions(_config(ctx))
+    if _fmt(ctx) == "json":
+        return _echo_json("hash", {"path": str(path), "revisions": count})
     click.echo(f"  Wrote {path} ({count} revision(s))")
+
+
+@cli.command()
+@click.option("-o", "--output", "output", default="report.html", show_default=True, metavar="PATH",
+              help="Where to write the HTML report ('-' for standard output).")
+@store_option
+@json_option
+@click.pass_context
+def report(ctx, output, stores):
+    """Write a self-contained HTML report: versions, run history, steps, gates, archives, a timeline."""
+    from ragrev import report as rp
+
+    data = rp.collect(_config(ctx), list(stores) or None)
+    if _fmt(ctx) == "json":
+        return _echo_json("report", data)
+    text = rp.render(data)
+    if output == "-":
+        click.echo(text)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"  Wrote {output}")
 
 
 from ragrev.cli_drift import register as _register_drift  # noqa: E402

@@ -13,22 +13,24 @@ def register(cli, _config, _echo_json, json_option, store_option) -> None:
     @store_option
     @json_option
     @click.pass_context
-    def state_cmd(ctx, rev, stores, as_json):
+    def state_cmd(ctx, rev, stores):
         """Print the state REV (default: head) implies, per store; touches no store."""
         from ragrev import state as st
 
         states = st.implied_state(_config(ctx), rev, stores or None)
-        if as_json:
-            _echo_json({"target": rev or "heads", "stores": [s.as_json() for s in states.values()]})
+        if (ctx.find_object(dict) or {}).get("format") == "json":
+            _echo_json("state", {"target": rev or "heads", "stores": [s.as_json() for s in states.values()]})
         else:
             click.echo(st.to_text(states), nl=False)
 
     @cli.command("drift")
     @store_option
-    @json_option
+    @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
     @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown (a table per store).")
-    @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
-                  help="Output format (same as --json / --markdown).")
+    @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default=None,
+                  envvar="RAGREV_FORMAT",
+                  help="Output format (same as --json / --markdown); github: the text, each drift as a "
+                       "GitHub annotation, and the Markdown appended to $GITHUB_STEP_SUMMARY.")
     @click.option("--count-tolerance", type=float, default=0.5, show_default=True, metavar="RATIO",
                   help="A count is drift when it differs from the last recorded one by more than this ratio.")
     @click.option("--record-counts", is_flag=True,
@@ -41,13 +43,24 @@ def register(cli, _config, _echo_json, json_option, store_option) -> None:
 
         if count_tolerance < 0:
             raise BadInput("--count-tolerance must be a ratio >= 0")
-        fmt = fmt or ("json" if as_json else "markdown" if as_markdown else "text")
+        fmt = "json" if as_json else "markdown" if as_markdown else (fmt or "text")
+        ctx.find_object(dict)["format"] = fmt
         reports = dr.drift(_config(ctx), stores or None, count_tolerance, record_counts)
         if fmt == "json":
-            _echo_json(dr.to_json(reports))
+            _echo_json("drift", dr.to_json(reports))
         elif fmt == "markdown":
             click.echo(dr.to_markdown(reports), nl=False)
         else:
             click.echo(dr.to_text(reports), nl=False)
+        if fmt == "github":
+            from ragrev.output import annotation, step_summary
+
+            config = _config(ctx)
+            for r in reports:
+                for d in r.drift:
+                    click.echo(annotation("error", f"store {r.store!r}: {d['object']}: {d['what']} "
+                                          f"(expected {d['expected']}, found {d['actual']})",
+                                          config.path.name, None, "ragrev drift"))
+            step_summary(dr.to_markdown(reports))
         if dr.has_drift(reports):
             ctx.exit(4)

@@ -168,6 +168,8 @@ class Config:
     lock_timeout: float = 60.0
     lock_lease: float = 30.0
     options: dict = field(default_factory=dict)
+    #: the ``[test]`` table, read by the pytest plugin (:mod:`ragrev.pytest_plugin`)
+    test: dict = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -212,9 +214,12 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
     section = data.get("ragrev", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [ragrev] must be a table")
-    unknown_top = set(data) - {"ragrev", "stores"}
+    unknown_top = set(data) - {"ragrev", "stores", "test"}
     if unknown_top:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_top))}; expected [ragrev] and [stores.NAME]")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_top))}; "
+                          f"expected [ragrev], [stores.NAME] and [test]")
+    if not isinstance(data.get("test", {}), dict):
+        raise ConfigError(f"{path}: [test] must be a table")
 
     def opt(key, default):
         value = section.get(key, default)
@@ -252,4 +257,5 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
         lock_timeout=parse_duration(opt("lock_timeout", "60s"), "lock_timeout"),
         lock_lease=parse_duration(opt("lock_lease", "30s"), "lock_lease"),
         options={k: v for k, v in section.items() if k not in known},
+        test=data.get("test", {}),
     )

@@ -132,6 +132,14 @@ class EditedRevision(RagrevError):
     exit_code = 1
 
 
+class Interrupted(RagrevError):
+    """Ctrl-C (SIGINT): the run stopped between or inside steps; what a step
+    did is journaled, so the same command resumes it. Exit 130, as a shell
+    reports a process ended by SIGINT."""
+
+    exit_code = 130
+
+
 # --- lock: exit 3 -----------------------------------------------------------------
 
 class LockTimeout(RagrevError):

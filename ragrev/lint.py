@@ -13,6 +13,10 @@ so nothing touches a store. Each rule has an id, a severity and a one-line fix:
 - ``unbatched-full-scan`` (warning): a data step over a whole collection in
   one piece (``batch_size`` unset; or no ``batch_size`` parameter and an
   empty filter; SQL ``UPDATE``/``DELETE`` with no ``WHERE``).
+
+Raw SQL (``execute``) is classified by parsing it with sqlglot in the
+store's dialect (:func:`classify_sql`), so comments, string literals, CTEs
+and several statements in one string are read as the database reads them.
 - ``drop-required-field`` (error): ``drop_field`` of a field that the
   collection's JSON Schema, as earlier steps and revisions left it, still
   lists in ``required``.
@@ -144,8 +148,107 @@ def split_allowed(findings, allows: dict[str, set[str]]) -> LintResult:
 # --- operations, seen generically ----------------------------------------------------
 
 _FILTER_KEYS = ("filter", "expr", "query", "where", "ids")
-_SQL_DESTROYS = re.compile(r"^\s*(delete|drop|truncate|update|alter\s+table\s+\S+\s+drop)\b", re.I)
-_SQL_FULL = re.compile(r"^\s*(update|delete)\b(?!.*\bwhere\b)", re.I | re.S)
+
+#: SQLAlchemy dialect name -> sqlglot dialect name (others: sqlglot's generic SQL)
+_SQLGLOT_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite", "mysql": "mysql",
+                     "mariadb": "mysql", "mssql": "tsql", "oracle": "oracle", "duckdb": "duckdb",
+                     "snowflake": "snowflake", "bigquery": "bigquery", "redshift": "redshift"}
+#: statements (or the first word of one sqlglot keeps as a bare command) that remove or overwrite data
+_DESTROYING_WORDS = {"DELETE", "UPDATE", "DROP", "TRUNCATE", "MERGE", "REPLACE"}
+_DROPPED_KINDS = {"TABLE", "SCHEMA", "DATABASE", "COLUMN", "MATERIALIZED VIEW"}
+
+
+@dataclass(frozen=True)
+class SqlClass:
+    """What a string of SQL does, statement by statement."""
+
+    #: one per statement: "delete", "update", "drop table", "truncate", "merge", "select", ...
+    statements: tuple[str, ...]
+    #: a statement (anywhere: inside a CTE too) deletes, updates, truncates or drops data
+    destroys: bool
+    #: an UPDATE or DELETE without a WHERE clause (it touches every row)
+    full_scan: bool
+
+
+_SQL_CACHE: dict[tuple[str, str | None], SqlClass] = {}
+
+
+def classify_sql(sql: str, dialect: str | None = None) -> SqlClass:
+    """Classify ``sql`` by parsing it with sqlglot (``dialect``: a SQLAlchemy
+    dialect name such as ``postgresql``). A statement sqlglot cannot parse is
+    judged by its first keyword (comments and literals skipped by sqlglot's
+    tokenizer); one it cannot even tokenize counts as destroying data."""
+    key = (sql, dialect)
+    if key not in _SQL_CACHE:
+        _SQL_CACHE[key] = _classify(sql, _SQLGLOT_DIALECTS.get((dialect or "").split("+")[0]))
+    return _SQL_CACHE[key]
+
+
+def _classify(sql: str, dialect: str | None) -> SqlClass:
+    import logging
+
+    import sqlglot
+    from sqlglot import exp
+
+    quiet = logging.getLogger("sqlglot")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is not news here
+    try:
+        try:
+            trees = [t for t in sqlglot.parse(sql, read=dialect)
+                     if t is not None and not isinstance(t, exp.Semicolon)]  # a trailing comment
+        except sqlglot.errors.ParseError:
+            trees = None
+        if trees is None:
+            return _classify_tokens(sql, dialect)
+    finally:
+        quiet.setLevel(level)
+    kinds, destroys, full = [], False, False
+    for tree in trees:
+        kinds.append(_statement_kind(tree, exp))
+        for node in tree.walk():
+            if isinstance(node, (exp.Delete, exp.Update)):
+                destroys = True
+                full = full or node.args.get("where") is None
+            elif isinstance(node, (exp.TruncateTable, exp.Merge)):
+                destroys = True
+            elif isinstance(node, exp.Drop):
+                destroys = destroys or str(node.args.get("kind") or "").upper() in _DROPPED_KINDS
+            elif isinstance(node, exp.Command):
+                destroys = destroys or str(node.this or "").strip().upper() in _DESTROYING_WORDS
+    return SqlClass(tuple(kinds), destroys, full)
+
+
+def _statement_kind(tree, exp) -> str:
+    if isinstance(tree, exp.Drop):
+        return f"drop {str(tree.args.get('kind') or '').lower()}".strip()
+    if isinstance(tree, exp.Command):
+        return str(tree.this or "").strip().lower()
+    if isinstance(tree, exp.TruncateTable):
+        return "truncate"
+    return type(tree).__name__.lower()
+
+
+def _classify_tokens(sql: str, dialect: str | None) -> SqlClass:
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except Exception:  # not even tokens: assume the worst
+        return SqlClass(("unknown",), True, False)
+    statements, first = [], True
+    destroys = False
+    for t in tokens:
+        if t.token_type == TokenType.SEMICOLON:
+            first = True
+            continue
+        if first:
+            statements.append(t.text.lower())
+            first = False
+        if t.token_type not in (TokenType.STRING, TokenType.IDENTIFIER) and t.text.upper() in _DESTROYING_WORDS:
+            destroys = True
+    return SqlClass(tuple(statements), destroys, False)
 
 
 def op_name(op) -> str:
@@ -179,12 +282,18 @@ def _sql_text(op) -> str | None:
     return text if isinstance(text, str) else str(getattr(text, "text", text))
 
 
+def _sql_class(op) -> SqlClass | None:
+    sql = _sql_text(op)
+    return None if sql is None else classify_sql(sql, getattr(op, "dialect", None))
+
+
 def destroys(op) -> bool:
     """Removes data or structure, or overwrites values (a data step). Raw
-    SQL counts only when its text deletes, drops or updates."""
-    sql = _sql_text(op)
+    SQL counts only when a statement of it deletes, drops, truncates or
+    updates (:func:`classify_sql`)."""
+    sql = _sql_class(op)
     if sql is not None:
-        return bool(_SQL_DESTROYS.match(sql))
+        return sql.destroys
     if op.is_check:
         return False
     return bool(getattr(op, "destructive", False) or getattr(op, "data_step", False))
@@ -198,9 +307,9 @@ def full_scan(op) -> bool:
     """A data step over a whole collection in one piece: its ``batch_size``
     is unset, or it has none and its ``filter`` is empty (``update_many(c, {}, ...)``).
     Steps with neither parameter (``drop_field``) batch on their own."""
-    sql = _sql_text(op)
+    sql = _sql_class(op)
     if sql is not None:
-        return bool(_SQL_FULL.match(sql))
+        return sql.full_scan
     if op.is_check or not getattr(op, "data_step", False):
         return False
     p = params(op)

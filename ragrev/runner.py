@@ -17,20 +17,26 @@ A run has two phases:
 """
 from __future__ import annotations
 
+import logging
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ragrev import faults
 from ragrev.config import Config
 from ragrev.context import StepContext
 from ragrev.errors import (
-    AmbiguousRevision, BadTarget, EditedRevision, Irreversible, RagrevError, StepFailed, UnknownRevision,
+    AmbiguousRevision, BadTarget, EditedRevision, Interrupted, Irreversible, RagrevError, StepFailed, UnknownRevision,
 )
 from ragrev.journal import Journal, RunState, git_commit, who
 from ragrev.lock import Leases, LockLost
 from ragrev.plan import RevisionPlan
 from ragrev.script import ScriptDirectory
 from ragrev.stores import open_store
+
+log = logging.getLogger("ragrev.runner")
+#: marks log records whose news the CLI prints anyway (its error line): its log handler skips them
+_SHOWN = {"ragrev_cli_shown": True}
 
 
 @dataclass
@@ -80,6 +86,7 @@ class Runner:
         self._plans: dict[str, RevisionPlan] = {}
         self._leases: Leases | None = None
         self._context = {**who(), "git_commit": git_commit(config.directory)}
+        self._current: tuple | None = None  # (action, step index) running now, for Ctrl-C's message
 
     # --- setup ------------------------------------------------------------------
     @property
@@ -262,6 +269,30 @@ class Runner:
 
     # --- execution ------------------------------------------------------------------
     def run(self, direction: str, target: str, plan_only: bool = False) -> list[Action]:
+        """Plan, then (unless ``plan_only``) execute; Ctrl-C raises
+        :class:`~ragrev.errors.Interrupted` saying how to resume."""
+        try:
+            return self._run(direction, target, plan_only)
+        except KeyboardInterrupt:
+            raise self._interrupted(direction, target) from None
+
+    def _interrupted(self, direction: str, target: str) -> Interrupted:
+        verb = "upgrade" if direction == "up" else "downgrade"
+        if self._current is None:
+            return Interrupted(f"interrupted (Ctrl-C) before any step ran: nothing changed; "
+                               f"run 'ragrev {verb} {target}' again")
+        action, index = self._current
+        where = f"store {action.store!r}, revision {action.revision}"
+        step = f"step {index + 1}/{len(action.ops)}" if index is not None else "its version stamp"
+        done = "what it did is journaled"
+        if direction == "up":
+            back = _parent_target(self.graph, action.revision)
+            return Interrupted(f"interrupted (Ctrl-C) at {step} of {where}; {done}: run 'ragrev upgrade {target}' "
+                               f"again to resume it, or 'ragrev downgrade {back}' to revert it")
+        return Interrupted(f"interrupted (Ctrl-C) at {step} of {where} (downgrade); {done}: run "
+                           f"'ragrev downgrade {target}' again to finish it")
+
+    def _run(self, direction: str, target: str, plan_only: bool = False) -> list[Action]:
         self.scripts.load_all()
         try:  # a target that names no revision is bad input: say so before opening any store
             self.graph.resolve(target, ())
@@ -322,7 +353,9 @@ class Runner:
     def _execute(self, store, action: Action) -> None:
         journal = Journal(store, self._context)
         plan = self.plan_of(action.revision)
+        log.info("%s: %s %s (%s), %s", store.name, action.direction, action.revision, action.mode, plan.script.message)
         self.reporter.run_start(action, plan.script.message)
+        self._current = (action, None)
         run = action.resume.run if action.resume else None
         try:
             with store.revision_scope():
@@ -348,19 +381,56 @@ class Runner:
             raise  # another runner has the store now: write nothing more (not even the failure)
         except BaseException as e:
             self._record_failure(store, journal, action, run, e)
+            if isinstance(e, KeyboardInterrupt):
+                log.warning("%s: revision %s interrupted", store.name, action.revision, extra=_SHOWN)
+                raise
+            log.error("%s: revision %s failed: %s: %s", store.name, action.revision, type(e).__name__,
+                      store.config.scrub(str(e)), extra=_SHOWN)
             if isinstance(e, RagrevError):
                 raise
-            if not isinstance(e, KeyboardInterrupt):  # SystemExit from a step's code too: a failed revision
-                raise StepFailed(
-                    f"store {store.name!r}: revision {action.revision} failed: {type(e).__name__}: "
-                    f"{store.config.scrub(str(e)).strip().splitlines()[0] if str(e).strip() else ''}"
-                ) from e
-            raise
+            # anything else, SystemExit from a step's code too, is a failed revision
+            path, line = self._user_frame(e, action)
+            text = store.config.scrub(str(e)).strip()
+            index = self._current[1] if self._current else None
+            at = f" at step {index + 1}/{len(action.ops)}" if index is not None else ""
+            raise StepFailed(
+                (f"{path}:{line}: " if path else "")
+                + f"store {store.name!r}: revision {action.revision} failed{at}: {type(e).__name__}: "
+                f"{text.splitlines()[0] if text else ''}", path=path, line=line,
+            ) from e
+        self._current = None
+        log.info("%s: %s %s done", store.name, action.direction, action.revision)
         self.reporter.run_done(action)
+
+    def _user_frame(self, exc: BaseException, action: Action) -> tuple[str | None, int | None]:
+        """Where in the revision files ``exc`` came from: the innermost
+        traceback frame in the revision directory (a user's function), else
+        the line that recorded the failing step."""
+        root = self.config.script_location.resolve()
+        found = None
+        for frame in traceback.extract_tb(exc.__traceback__):
+            try:
+                Path(frame.filename).resolve().relative_to(root)
+            except (ValueError, OSError):
+                continue
+            found = (frame.filename, frame.lineno)
+        if found is None and self._current and self._current[1] is not None:
+            loc = getattr(action.ops[self._current[1]], "location", None)
+            found = (loc[0], loc[1]) if loc else None
+        if found is None:
+            return None, None
+        path, line = found
+        try:
+            path = Path(path).resolve().relative_to(self.config.directory.resolve()).as_posix()
+        except (ValueError, OSError):
+            pass
+        return path, line
 
     def _step(self, store, journal: Journal, run: dict, action: Action, index: int, op, prior: dict | None) -> None:
         if prior is not None and prior.get("digest") != op.digest() and not self.allow_edited:
             raise EditedRevision(f"store {store.name!r}: step {index + 1} of revision {action.revision} changed since it started")
+        self._current = (action, index)
+        log.info("%s: %s step %d/%d %s", store.name, action.revision, index + 1, len(action.ops), op.describe())
         self.reporter.step_start(action, index, op)
         self._fence(store)
         with store.step_scope():
@@ -385,6 +455,8 @@ class Runner:
             self._fence(store)
             journal.finish_step(step, rows, ctx.captured)
         faults.hit("step")
+        self._current = (action, None)
+        log.info("%s: %s step %d done (%s rows)", store.name, action.revision, index + 1, rows)
         self.reporter.step_done(action, index, op, rows)
 
     def _fence(self, store, verify: bool = False) -> None:
@@ -404,7 +476,8 @@ class Runner:
     def _record_failure(self, store, journal: Journal, action: Action, run, exc) -> None:
         if run is None or (store.fence is not None and store.fence.lost is not None):
             return
-        message = store.config.scrub(f"{type(exc).__name__}: {exc}")
+        message = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
+            store.config.scrub(f"{type(exc).__name__}: {exc}")
         try:
             with store.failure_scope():
                 ids = {r["id"] for r in store.log_records(action.revision)}
@@ -414,7 +487,13 @@ class Runner:
                     failed = journal.start_run(action.revision, action.direction, run.get("checksum"), run.get("owner", ""))
                     journal.finish_run(failed, "failed", message)
         except Exception:  # the store itself is failing: the journal keeps what it had
-            traceback.print_exc()
+            log.warning("%s: could not record the failure of revision %s in the journal", store.name,
+                        action.revision, exc_info=True)
+
+
+def _parent_target(graph, rev: str) -> str:
+    parents = graph.revisions[rev].down_revision
+    return parents[0] if len(parents) == 1 else "base" if not parents else " ".join(parents)
 
 
 def _stable_store_order(actions: list[Action], key) -> list[Action]:

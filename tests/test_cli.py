@@ -223,13 +223,19 @@ def test_show(graph):
 def test_an_empty_project(proj):
     for cmd in ("heads", "branches", "history"):
         assert proj.cli(cmd).stdout == ""
-        assert json.loads(proj.cli(cmd, "--json").stdout) == []
+        assert _revs(proj.cli(cmd, "--json").stdout) == []
 
 
 # --- --json -------------------------------------------------------------------------------------
 
+def _revs(stdout: str) -> list:
+    doc = json.loads(stdout)
+    assert doc["schema_version"] == 1, doc
+    return doc["revisions"]
+
+
 def test_json_output(graph):
-    heads = json.loads(graph.cli("heads", "--json").stdout)
+    heads = _revs(graph.cli("heads", "--json").stdout)
     assert [h["revision"] for h in heads] == [C1, M1]
     m1 = heads[1]
     assert m1 == {
@@ -237,11 +243,18 @@ def test_json_output(graph):
         "message": "merge feature", "path": str(graph.revisions / "m1.py"), "is_head": True,
         "is_branch_point": False, "is_merge_point": True, "children": [],
     }
-    (a1,) = json.loads(graph.cli("branches", "--json").stdout)
+    (a1,) = _revs(graph.cli("branches", "--json").stdout)
     assert a1["revision"] == A1 and a1["is_branch_point"] and a1["children"] == [A2, B1]
-    hist = json.loads(graph.cli("history", "--json", "-r", "base:a2").stdout)
+    hist = _revs(graph.cli("history", "--json", "-r", "base:a2").stdout)
     assert [(h["revision"], h["current_in"]) for h in hist] == [(A2, []), (A1, [])]
-    (b1,) = json.loads(graph.cli("show", "feature", "--json").stdout)
+    (b1,) = _revs(graph.cli("show", "feature", "--json").stdout)
     assert b1["branch_labels"] == ["feature"] and b1["children"] == [M1] and not b1["is_head"]
-    (c1,) = json.loads(graph.cli("show", "c1", "--json").stdout)
+    (c1,) = _revs(graph.cli("show", "c1", "--json").stdout)
     assert c1["depends_on"] == ["feature"] and c1["down_revision"] == []
+
+
+def test_format_json_is_json_and_both_spellings_agree(graph):
+    assert graph.cli("heads", "--format", "json").stdout == graph.cli("heads", "--json").stdout
+    doc = json.loads(graph.cli("heads", "--format", "json").stdout)
+    assert doc["kind"] == "heads" and doc["schema_version"] == 1
+    assert graph.cli("heads", "--format", "text").stdout == graph.cli("heads").stdout

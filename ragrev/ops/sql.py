@@ -67,6 +67,8 @@ class SqlOp(Operation):
     """One Alembic operation on a SQL store."""
 
     name = "sql"
+    #: the store's SQLAlchemy dialect name (set by :class:`SqlRecorder`)
+    dialect: str | None = None
 
     def __init__(self, mop):
         self.mop = mop
@@ -192,7 +194,9 @@ class SqlRecorder(Operations):
         self._emit = emit
 
     def invoke(self, operation):
-        self._emit(SqlOp(operation))
+        op = SqlOp(operation)
+        op.dialect = self.migration_context.dialect.name  # for lint's parse of execute()'s SQL
+        self._emit(op)
 
     @contextmanager
     def batch_alter_table(self, table_name, schema=None, **kwargs):

@@ -32,7 +32,7 @@ def race(harness, index: int, offset: float) -> tuple[list, dict]:
         if k:
             time.sleep(offset)
         err = open(config.parent / f"runner-{k}.err", "w")
-        procs.append((subprocess.Popen([sys.executable, "-m", "ragrev", "-c", str(config), "upgrade", "head"],
+        procs.append((subprocess.Popen([sys.executable, "-m", "ragrev", "-c", str(config), "upgrade", "head", "--format", "json"],
                                        stdout=subprocess.DEVNULL, stderr=err), err))
     out = []
     for proc, err in procs:
