@@ -499,7 +499,9 @@ class Reembed(Rebuild):
     values into a new collection whose vector field ``field`` (the only one by
     default) is replaced by ``into`` (same name by default; ``keep=True``
     keeps the old vector field next to it), then switch the alias. ``index``
-    defaults to the old field's index. Inverse: switch back."""
+    defaults to the old field's index. ``catch_up=``/``tombstone=`` as for
+    ``copy``: rows the application changes during the copy are re-embedded
+    in rounds before the switch. Inverse: switch back."""
 
     name = "reembed"
     collection: str
@@ -514,9 +516,14 @@ class Reembed(Rebuild):
     model: str | None = None
     version: str | None = None
     chunker: str | None = None
+    catch_up: str | None = None
+    tombstone: str | None = None
+    catch_up_threshold: int = 100
+    catch_up_rounds: int = 10
+    catch_up_skew: float = 1.0
 
     def params(self) -> dict:
-        return _without_none(super().params(), "model", "version", "chunker")
+        return catch_up_params(self, _without_none(super().params(), "model", "version", "chunker"))
 
     def contract(self, into: str, previous: dict | None) -> dict:
         """The embedding contract the new vectors carry: the model and version
@@ -529,6 +536,7 @@ class Reembed(Rebuild):
                 "chunker": chunker}
 
     def validate(self) -> None:
+        validate_catch_up(self)
         if not callable(self.embed):
             raise self.fail(f"{self.collection}: embed= must be a callable texts -> vectors")
         if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:
@@ -556,6 +564,7 @@ class Reembed(Rebuild):
             raise self.fail(f"{self.collection}.{field}: the embedding makes {got}-dimensional vectors, dim={self.dim}")
 
     def new_state(self, cs, state):
+        simulate_catch_up(self, cs, self.collection)
         tf = self.need_field(cs, self.collection, self.text_field)
         if tf["type"] in VECTOR_TYPES:
             raise self.fail(f"{self.collection}.{self.text_field} is a vector field, not text")
@@ -621,6 +630,9 @@ def embedding_spec(op: MilvusOp, spec, dense: list) -> dict:
 from ragrev.ops.milvus_data import (  # noqa: E402
     CheckRecall, Copy, Delete, ExpectCount, Insert, RestoreRows, Upsert,
 )
+from ragrev.ops.milvus_online import (  # noqa: E402
+    CheckRelevance, ExpectFresh, catch_up_params, simulate_catch_up, validate_catch_up,
+)
 
 __all__ = [
     "KIND", "TRASH_PREFIX", "RESERVED_PREFIX", "SCALAR_TYPES", "DENSE_TYPES", "VECTOR_TYPES", "METRICS", "INDEX_TYPES",
@@ -628,5 +640,6 @@ __all__ = [
     "field_spec", "index_spec", "default_index",
     "CreateCollection", "DropCollection", "RenameCollection", "CreateIndex", "DropIndex", "CreateAlias", "AlterAlias",
     "DropAlias", "Rebuild", "DiscardCollection", "AddField", "DropField", "AlterField", "Reembed",
-    "Copy", "Insert", "Upsert", "Delete", "RestoreRows", "ExpectCount", "CheckRecall",
+    "Copy", "Insert", "Upsert", "Delete", "RestoreRows", "ExpectCount", "CheckRecall", "ExpectFresh",
+    "CheckRelevance",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import register
 from ragrev.ops.milvus_schema import DENSE_TYPES, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
+from ragrev.ops.milvus_online import catch_up_params, simulate_catch_up, validate_catch_up
 
 
 @register(KIND)
@@ -20,7 +21,15 @@ class Copy(MilvusOp):
     ``source`` into ``target`` in primary-key order, ``batch_size`` at a time,
     resumable from the last primary key done. A missing target is created
     with the source's schema (inverse: drop it); into an existing target the
-    rows it overwrites are kept in the trash (inverse: restore them)."""
+    rows it overwrites are kept in the trash (inverse: restore them).
+
+    ``catch_up="updated_at"`` (a numeric field holding epoch seconds, set by
+    the application on every write) then re-copies, in rounds, the rows
+    changed since the pass began, until a round finds fewer than
+    ``catch_up_threshold`` (at most ``catch_up_rounds`` rounds), and carries
+    deletes over: rows whose ``tombstone`` field is true, or else the primary
+    keys the target has and the source no longer has. Only into a target the
+    copy creates (see :mod:`ragrev.stores.milvus_catchup`)."""
 
     name = "copy"
     data_step = True
@@ -29,16 +38,28 @@ class Copy(MilvusOp):
     transform: Callable | None = None
     filter: str | None = None
     batch_size: int = 1000
+    catch_up: str | None = None
+    tombstone: str | None = None
+    catch_up_threshold: int = 100
+    catch_up_rounds: int = 10
+    catch_up_skew: float = 1.0
+
+    def params(self) -> dict:
+        return catch_up_params(self, super().params())
 
     def validate(self) -> None:
         _no_reserved(self, self.target)
+        validate_catch_up(self)
 
     def simulate(self, state):
         src = self.need(state, self.source)
         dst = state.collection(self.target)
+        simulate_catch_up(self, src, self.source)
         if dst is None:
             state.put(self.target, src.clone())
             return
+        if self.catch_up:
+            raise self.fail(f"catch_up= copies into a collection the copy creates; {self.target!r} exists")
         if self.transform is None:
             for fname, f in src.fields.items():
                 g = dst.fields.get(fname)

@@ -260,8 +260,19 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
         raise op.fail(f"source and target are the same collection {src!r}")
     write = _ledger_writer(store, ctx, target)
     total = None if op.filter else store.count(src)
-    return _pump(store, ctx, src, write, _row_mapper(op.transform) if op.transform else None, op.filter,
-                 op.batch_size, total)
+    transform = _row_mapper(op.transform) if op.transform else None
+
+    def first_pass():
+        return _pump(store, ctx, src, write, transform, op.filter, op.batch_size, total)
+
+    if op.catch_up:  # rows the application changes meanwhile: ragrev.stores.milvus_online
+        if c.get("undo") != "drop" and "catch_up" not in c:
+            raise op.fail(f"catch_up= copies into a collection the copy creates; {op.target!r} exists")
+        from ragrev.stores import milvus_online
+
+        return milvus_online.copy_with_catch_up(store, op, ctx, op.source, src, target, first_pass, transform,
+                                                op.filter)
+    return first_pass()
 
 
 @implementation(Insert, KIND)
@@ -357,8 +368,18 @@ def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform) -> int | None:
     done = ctx.rows_done
     if c.get("stage") is None:
         store.create(c["new"], op.new_state(store.collection_state(c["old"]), store.schema_state()))
-        done = _pump(store, ctx, c["old"], _fresh_writer(store, ctx, c["new"]), transform,
-                     batch=op.batch_size, total=store.count(c["old"]))
+
+        def first_pass():
+            return _pump(store, ctx, c["old"], _fresh_writer(store, ctx, c["new"]), transform,
+                         batch=op.batch_size, total=store.count(c["old"]))
+
+        if getattr(op, "catch_up", None):  # rows the application changes meanwhile
+            from ragrev.stores import milvus_online
+
+            done = milvus_online.copy_with_catch_up(store, op, ctx, op.collection, c["old"], c["new"], first_pass,
+                                                    transform)
+        else:
+            done = first_pass()
         c["stage"] = "copied"
         ctx.checkpoint(ctx.resume_token, done)
     logical, new = op.collection, c["new"]
