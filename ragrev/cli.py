@@ -336,12 +336,22 @@ def _migrate(ctx, direction, target, plan, stores, allow_edited, quiet):
                 rows = f"  (~{s['rows']:,} rows)" if s.get("rows") is not None else ""
                 done = "  (done)" if s["done"] else ""
                 click.echo(f"    {s['index']}. {s['description']}{rows}{done}")
+                if s.get("embedding"):
+                    click.echo(f"       {_embedding_cost(s['embedding'])}")
             if not a["steps"]:
                 click.echo("    (no steps: stamp only)")
         return
     n = len({a["revision"] for a in actions})
     click.echo(f"{'Upgraded' if direction == 'up' else 'Downgraded'}: {n} revision(s) over "
                f"{len({a['store'] for a in actions})} store(s).")
+
+
+def _embedding_cost(e: dict) -> str:
+    time_ = (f", ~{e['seconds'] / 3600:,.1f} h" if e["seconds"] >= 3600 else f", ~{e['seconds']:,.0f} s") \
+        if e.get("seconds") is not None else " (no rate configured: remote(texts_per_second=...) or " \
+                                             "[ragrev] embed_texts_per_second)"
+    cached = f" ({e['cached']:,} already in the cache)" if e.get("cached") else ""
+    return f"embeds {e['to_embed']:,} of {e['texts']:,} texts{cached}, ~{e['tokens']:,} tokens{time_}"
 
 
 migrate_options = [

@@ -281,3 +281,42 @@ def _impl_check_relevance(store: MilvusStore, op: CheckRelevance, ctx):
         raise CheckFailed(f"{op.where()}check_relevance {op.collection!r}"
                           + (f" vs {op.against!r}" if op.against else "") + ": " + "; ".join(problems[:10]))
     return None
+
+
+# --- --plan: what a re-embed costs ------------------------------------------------------------
+
+def embed_cost(store: MilvusStore, op, rows: int | None, options: dict | None = None) -> dict | None:
+    """For ``--plan``: texts to embed, tokens (estimated on a sample of up to
+    200 texts, :func:`ragrev.embeddings.estimate_tokens`), the share already
+    in the embedding cache (same sample), and the time at the configured rate
+    (the embedding's ``ragrev_rate()``, else ``[ragrev] embed_texts_per_second``
+    / ``embed_tokens_per_minute``)."""
+    from ragrev.embeddings import CachedEmbedder, content_hash, estimate_tokens
+
+    phys = store.resolve(op.collection)
+    if phys is None or rows is None:
+        return None
+    sample = [r.get(op.text_field) for page in store.scan(phys, batch=200, fields=(op.text_field,))
+              for r in page][:200]
+    per_text = sum(estimate_tokens(t) for t in sample) / len(sample) if sample else 0.0
+    cached_share = 0.0
+    embed = op.embed
+    if isinstance(embed, CachedEmbedder) and sample:
+        found = embed.lookup([content_hash(t) for t in sample])
+        cached_share = sum(1 for t in sample if content_hash(t) in found) / len(sample)
+        inner_rate = embed.ragrev_rate()
+    else:
+        inner_rate = embed.ragrev_rate() if callable(getattr(embed, "ragrev_rate", None)) else None
+    rate = dict(inner_rate or {})
+    options = options or {}
+    for key in ("texts_per_second", "tokens_per_minute"):
+        if rate.get(key) is None and options.get(f"embed_{key}") is not None:
+            rate[key] = float(options[f"embed_{key}"])
+    texts = round(rows * (1 - cached_share))
+    tokens = round(texts * per_text)
+    seconds = None
+    if rate.get("texts_per_second") or rate.get("tokens_per_minute"):
+        seconds = max(texts / rate["texts_per_second"] if rate.get("texts_per_second") else 0.0,
+                      tokens * 60.0 / rate["tokens_per_minute"] if rate.get("tokens_per_minute") else 0.0)
+    return {"texts": rows, "cached": rows - texts, "to_embed": texts, "tokens": tokens,
+            "seconds": round(seconds, 1) if seconds is not None else None}
