@@ -39,7 +39,10 @@ The operations, in a revision (inverse in brackets):
 - ``add_field`` / ``drop_field`` / ``alter_field`` / ``reembed`` [switch back]
 - in :mod:`ragrev.ops.milvus_data`: ``copy``, ``insert``, ``upsert``,
   ``delete`` [``restore_rows``, or dropping a collection ``copy`` created]
-  and the checks ``expect_count``, ``check_recall``.
+  and the checks ``expect_count``, ``check_recall``;
+- in :mod:`ragrev.ops.milvus_online`: the catch-up parameters of ``copy``
+  and ``reembed`` (``catch_up=``, ``tombstone=``) and the checks
+  ``expect_fresh`` and ``check_relevance``.
 
 Specs, capabilities and the schema state live in :mod:`ragrev.ops.milvus_schema`.
 """

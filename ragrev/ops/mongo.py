@@ -33,6 +33,9 @@ Operations, and the inverse a derived downgrade uses:
   pair; none given: irreversible.
 - ``transform(c, fn, inverse=g, batch_size=1000, filter=None)`` -> ``transform``
   with ``g`` over exactly the documents ``fn`` changed; no ``inverse``: irreversible.
+- ``aggregate_into(c, pipeline, into, filter=None)`` (:mod:`ragrev.ops.mongo_pipeline`):
+  the pipeline runs on the server into a new collection (``$merge``) -> a
+  soft ``drop_collection(into)``.
 - checks: ``expect_count(c, count=None, filter=None, at_least=None, at_most=None)``,
   ``validate_all(c, schema, filter=None)``.
 """
@@ -679,3 +682,7 @@ class ValidateAll(Operation):
         _check_filter(self, self.filter)
         _check_batch(self, self.batch_size)
         check_schema(self.schema, f"{self.where()}{self.name}: ")
+
+
+# server-side pipelines register themselves with the rest
+from ragrev.ops.mongo_pipeline import AggregateInto  # noqa: E402,F401
