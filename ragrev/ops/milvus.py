@@ -504,7 +504,10 @@ class Reembed(Rebuild):
     keeps the old vector field next to it), then switch the alias. ``index``
     defaults to the old field's index. ``catch_up=``/``tombstone=`` as for
     ``copy``: rows the application changes during the copy are re-embedded
-    in rounds before the switch. Inverse: switch back."""
+    in rounds before the switch. ``workers=`` (``"dask://host:port"``,
+    ``"local"``, ``"local:N"``; else ``[ragrev] executor``) runs the first
+    pass on Dask by primary-key ranges (:mod:`ragrev.distributed`).
+    Inverse: switch back."""
 
     name = "reembed"
     collection: str
@@ -524,6 +527,7 @@ class Reembed(Rebuild):
     catch_up_threshold: int = 100
     catch_up_rounds: int = 10
     catch_up_skew: float = 1.0
+    workers: str | None = None
 
     def params(self) -> dict:
         return catch_up_params(self, _without_none(super().params(), "model", "version", "chunker"))
@@ -539,7 +543,10 @@ class Reembed(Rebuild):
                 "chunker": chunker}
 
     def validate(self) -> None:
+        from ragrev.distributed import check_workers
+
         validate_catch_up(self)
+        check_workers(self, self.workers)
         if not callable(self.embed):
             raise self.fail(f"{self.collection}: embed= must be a callable texts -> vectors")
         if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:

@@ -16,10 +16,10 @@ from typing import Any, Callable
 from ragrev.ops import register
 from ragrev.ops.milvus_schema import DENSE_TYPES, KIND, MilvusOp
 
-#: the catch-up parameters and their defaults: left out of a step's checksum
+#: the catch-up (and ``workers=``) parameters and their defaults: left out of a step's checksum
 #: while at the default, so revisions written before they existed keep theirs
 CATCH_UP_DEFAULTS = {"catch_up": None, "tombstone": None, "catch_up_threshold": 100, "catch_up_rounds": 10,
-                     "catch_up_skew": 1.0}
+                     "catch_up_skew": 1.0, "workers": None}
 WATERMARK_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE"})
 IMPL = {KIND: "ragrev.stores.milvus_online"}
 

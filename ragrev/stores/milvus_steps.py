@@ -355,10 +355,11 @@ def _impl_restore_rows(store: MilvusStore, op: RestoreRows, ctx):
 
 # --- implementations: rebuilds -----------------------------------------------------------------
 
-def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform) -> int | None:
+def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform, elsewhere=None) -> int | None:
     """Copy ``op.collection`` into a new collection with ``op.new_state`` through
     ``transform(rows)``, point the alias named as the collection at it, and keep
-    the old one in the trash. Each stage is recorded and idempotent."""
+    the old one in the trash. Each stage is recorded and idempotent.
+    ``elsewhere(old, new)``: a function doing the copy elsewhere (Dask), or None."""
     c = ctx.captured
     if "old" not in c:
         old = store.need(op, op.collection)
@@ -370,6 +371,9 @@ def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform) -> int | None:
         store.create(c["new"], op.new_state(store.collection_state(c["old"]), store.schema_state()))
 
         def first_pass():
+            remote = elsewhere(c["old"], c["new"]) if elsewhere else None
+            if remote is not None:
+                return remote()
             return _pump(store, ctx, c["old"], _fresh_writer(store, ctx, c["new"]), transform,
                          batch=op.batch_size, total=store.count(c["old"]))
 
@@ -484,7 +488,17 @@ def _impl_reembed(store: MilvusStore, op: Reembed, ctx):
             row[into] = vec
         return rows
 
-    return _rebuild(store, op, ctx, transform)
+    def elsewhere(old, new):  # on a Dask cluster: ragrev.distributed
+        from ragrev import distributed
+
+        executor = distributed.executor_of(op, ctx)
+        if executor is None:
+            return None
+        vf, into = op.targets(store.collection_state(old))
+        fn = distributed.ReembedRows(op.embed, op.text_field, op.dim, vf, into, op.keep, op.where())
+        return lambda: distributed.run_pass(store, op, ctx, executor, old, new, fn)
+
+    return _rebuild(store, op, ctx, transform, elsewhere)
 
 
 # --- implementations: checks -------------------------------------------------------------------
