@@ -506,7 +506,8 @@ class Reembed(Rebuild):
     ``copy``: rows the application changes during the copy are re-embedded
     in rounds before the switch. ``workers=`` (``"dask://host:port"``,
     ``"local"``, ``"local:N"``; else ``[ragrev] executor``) runs the first
-    pass on Dask by primary-key ranges (:mod:`ragrev.distributed`).
+    pass on Dask by primary-key ranges (:mod:`ragrev.distributed`);
+    ``bulk=`` by bulk import on a Milvus server, as for ``copy``.
     Inverse: switch back."""
 
     name = "reembed"
@@ -528,6 +529,7 @@ class Reembed(Rebuild):
     catch_up_rounds: int = 10
     catch_up_skew: float = 1.0
     workers: str | None = None
+    bulk: Any = None
 
     def params(self) -> dict:
         return catch_up_params(self, _without_none(super().params(), "model", "version", "chunker"))

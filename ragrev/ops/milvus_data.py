@@ -29,7 +29,12 @@ class Copy(MilvusOp):
     ``catch_up_threshold`` (at most ``catch_up_rounds`` rounds), and carries
     deletes over: rows whose ``tombstone`` field is true, or else the primary
     keys the target has and the source no longer has. Only into a target the
-    copy creates (see :mod:`ragrev.stores.milvus_catchup`)."""
+    copy creates (see :mod:`ragrev.stores.milvus_online`).
+
+    ``bulk="/staging/dir"`` (or an object storage URL, or True for the
+    ``[ragrev] bulk_staging`` setting): on a Milvus server the first pass
+    writes Parquet files and bulk-imports them (see
+    :mod:`ragrev.stores.milvus_bulk`); on Milvus Lite it inserts."""
 
     name = "copy"
     data_step = True
@@ -43,6 +48,7 @@ class Copy(MilvusOp):
     catch_up_threshold: int = 100
     catch_up_rounds: int = 10
     catch_up_skew: float = 1.0
+    bulk: Any = None
 
     def params(self) -> dict:
         return catch_up_params(self, super().params())
@@ -58,8 +64,9 @@ class Copy(MilvusOp):
         if dst is None:
             state.put(self.target, src.clone())
             return
-        if self.catch_up:
-            raise self.fail(f"catch_up= copies into a collection the copy creates; {self.target!r} exists")
+        if self.catch_up or self.bulk:
+            raise self.fail(f"{'catch_up=' if self.catch_up else 'bulk='} copies into a collection the copy "
+                            f"creates; {self.target!r} exists")
         if self.transform is None:
             for fname, f in src.fields.items():
                 g = dst.fields.get(fname)

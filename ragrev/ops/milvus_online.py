@@ -19,7 +19,7 @@ from ragrev.ops.milvus_schema import DENSE_TYPES, KIND, MilvusOp
 #: the catch-up (and ``workers=``) parameters and their defaults: left out of a step's checksum
 #: while at the default, so revisions written before they existed keep theirs
 CATCH_UP_DEFAULTS = {"catch_up": None, "tombstone": None, "catch_up_threshold": 100, "catch_up_rounds": 10,
-                     "catch_up_skew": 1.0, "workers": None}
+                     "catch_up_skew": 1.0, "workers": None, "bulk": None}
 WATERMARK_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE"})
 IMPL = {KIND: "ragrev.stores.milvus_online"}
 
@@ -42,6 +42,10 @@ def validate_catch_up(op) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "catch_up_threshold" else 1):
             raise op.fail(f"{where}: {key}= must be a {'non-negative' if key == 'catch_up_threshold' else 'positive'} "
                           f"integer, not {value!r}")
+    bulk = getattr(op, "bulk", None)
+    if bulk is not None and bulk is not True and not (isinstance(bulk, str) and bulk):
+        raise op.fail(f"{where}: bulk= must be a staging directory or URL the server reads, or True "
+                      f"([ragrev] bulk_staging), not {bulk!r}")
     if isinstance(op.catch_up_skew, bool) or not isinstance(op.catch_up_skew, (int, float)) or op.catch_up_skew < 0:
         raise op.fail(f"{where}: catch_up_skew= must be a number of seconds >= 0, not {op.catch_up_skew!r}")
 

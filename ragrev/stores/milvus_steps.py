@@ -263,6 +263,13 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
     transform = _row_mapper(op.transform) if op.transform else None
 
     def first_pass():
+        if op.bulk:  # a Milvus server imports Parquet files: ragrev.stores.milvus_bulk
+            from ragrev.stores import milvus_bulk
+
+            rows = milvus_bulk.bulk_pass(store, op, ctx, src, target, transform, milvus_bulk.staging_of(op, ctx),
+                                         op.filter)
+            if rows is not None:
+                return rows
         return _pump(store, ctx, src, write, transform, op.filter, op.batch_size, total)
 
     if op.catch_up:  # rows the application changes meanwhile: ragrev.stores.milvus_online
@@ -488,9 +495,14 @@ def _impl_reembed(store: MilvusStore, op: Reembed, ctx):
             row[into] = vec
         return rows
 
-    def elsewhere(old, new):  # on a Dask cluster: ragrev.distributed
+    def elsewhere(old, new):  # by bulk import (ragrev.stores.milvus_bulk), or on a Dask cluster (ragrev.distributed)
         from ragrev import distributed
 
+        if op.bulk and not store.lite:
+            from ragrev.stores import milvus_bulk
+
+            staging = milvus_bulk.staging_of(op, ctx)
+            return lambda: milvus_bulk.bulk_pass(store, op, ctx, old, new, transform, staging)
         executor = distributed.executor_of(op, ctx)
         if executor is None:
             return None
