@@ -1,0 +1,270 @@
+"""Re-embedding online and at scale (issue 17): each measurement side by side
+with its baseline in one run, and their ratio.
+
+- ``catchup``: ``copy`` of ``--rows`` rows on Milvus Lite, plain vs with
+  ``catch_up=`` while a writer thread updates rows of the source (the
+  catch-up includes its fixed wait of 2 x ``ragrev.dualwrite.MAX_REFRESH``).
+- ``dask``: ``reembed`` of ``--rows`` rows (``hashing(64)`` embedding)
+  single-process vs ``workers="local:1"`` vs ``"local:2"``: rows/s, speed-up,
+  and peak RSS (the runner's process, or the largest worker's). On Milvus
+  Lite the Dask workers are threads of one process (Lite serves one
+  process); with ``--milvus-uri`` (a server) they are processes.
+- ``bulk``: ``copy`` into a new collection on a Milvus server, inserts vs
+  ``bulk=`` (Parquet + ``do_bulk_insert``), for each of ``--sizes``.
+- ``merge``: MongoDB (SecantusDB, or ``--mongo-uri``), ``aggregate_into``
+  (``$merge`` on the server) vs ``transform`` (documents through Python) on
+  ``--rows`` documents.
+
+    python benchmarks/bench_reembed.py catchup [--rows 50000]
+    python benchmarks/bench_reembed.py dask [--rows 200000] [--milvus-uri milvus://127.0.0.1:19530]
+    python benchmarks/bench_reembed.py bulk --milvus-uri milvus://127.0.0.1:19530 [--sizes 100000,1000000]
+    python benchmarks/bench_reembed.py merge [--rows 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ragrev.config import StoreConfig  # noqa: E402
+from ragrev.context import StepContext  # noqa: E402
+from ragrev.plan import Recorder  # noqa: E402
+from ragrev.stores import open_store  # noqa: E402
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(store, build) -> list[dict]:
+    rec = Recorder({store.name: store.config})
+    build(rec)
+    store.preflight(rec.ops)
+    out = []
+    for op in rec.ops:
+        ctx = StepContext(store=store, op=op)
+        store.apply(op, ctx)
+        out.append(ctx.captured)
+    return out
+
+
+FIELDS = [{"name": "id", "type": "INT64", "primary": True},
+          {"name": "text", "type": "VARCHAR", "max_length": 512},
+          {"name": "updated_at", "type": "DOUBLE"},
+          {"name": "vec", "type": "FLOAT_VECTOR", "dim": 16}]
+
+
+def fill(store, name: str, rows: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def gen():
+        for start in range(0, rows, 10_000):
+            v = rng.normal(size=(min(10_000, rows - start), 16)).astype(np.float32)
+            for i, x in enumerate(v):
+                k = start + i
+                yield {"id": k, "text": f"chunk {k} about topic {k % 97} and {k % 13}", "updated_at": 1.0,
+                       "vec": x.tolist()}
+
+    run(store, lambda op: (op.vectors.create_collection(name, FIELDS,
+                                                         indexes={"vec": {"index_type": "FLAT", "metric_type": "L2"}}),
+                           op.vectors.insert(name, rows=gen, batch_size=10_000)))
+
+
+def lite(tmp: str):
+    store = open_store(StoreConfig("vectors", f"milvus-lite:///{tmp}/v.db", "milvus"))
+    store.connect()
+    store.ensure_meta()
+    return store
+
+
+def server(uri: str):
+    store = open_store(StoreConfig("vectors", uri, "milvus"))
+    store.connect()
+    store.ensure_meta()
+    return store
+
+
+def table(rows: list[tuple]) -> None:
+    width = max(len(r[0]) for r in rows)
+    for r in rows:
+        print(f"  {r[0]:<{width}}  " + "  ".join(str(x) for x in r[1:]))
+
+
+# --- catch-up ---------------------------------------------------------------------------
+
+def bench_catchup(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = lite(tmp)
+        fill(store, "src", args.rows)
+        t0 = time.perf_counter()
+        run(store, lambda op: op.vectors.copy("src", "plain", batch_size=args.batch))
+        plain = time.perf_counter() - t0
+
+        stop, writes = threading.Event(), [0]
+
+        def writer():
+            w = open_store(store.config)
+            w.connect()
+            k = 0
+            while not stop.is_set():
+                keys = [(k + i * 7919) % args.rows for i in range(20)]
+                now = time.time()
+                w.c.upsert("src", [{"id": key, "text": f"edited {key} {now}", "updated_at": now,
+                                    "vec": [0.5] * 16} for key in keys])
+                writes[0] += len(keys)
+                k += 20
+                time.sleep(0.01)
+            w.close()
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        cap = run(store, lambda op: op.vectors.copy("src", "caught", batch_size=args.batch, catch_up="updated_at"))
+        caught = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        cu = cap[0]["catch_up"]
+        print(f"catch-up: copy of {args.rows:,} rows on Milvus Lite, a writer updating ~2000 rows/s during the second")
+        table([("plain copy", f"{plain:.2f} s", f"{args.rows / plain:,.0f} rows/s"),
+               ("copy + catch_up", f"{caught:.2f} s", f"{cu['round']} rounds {cu['rounds']}",
+                f"deleted {cu.get('deleted', 0)}", f"writer rows {writes[0]:,}")])
+        print(f"  ratio catch-up/plain time: {caught / plain:.2f}")
+        store.close()
+
+
+# --- Dask ---------------------------------------------------------------------------------
+
+def bench_dask(args) -> None:
+    from ragrev.embeddings import hashing
+
+    tmp = tempfile.mkdtemp()
+    store = server(args.milvus_uri) if args.milvus_uri else lite(tmp)
+    tag = "d" + uuid.uuid4().hex[:6]
+    embed = hashing(64)
+    results = []
+    try:
+        for mode in (None, "local:1", "local:2"):
+            name = f"{tag}_{(mode or 'single').replace(':', '')}"
+            fill(store, name, args.rows)
+            t0 = time.perf_counter()
+            cap = run(store, lambda op: op.vectors.reembed(name, "text", embed, dim=64, batch_size=args.batch,
+                                                           workers=mode))[0]
+            secs = time.perf_counter() - t0
+            peak = cap.get("peak_rss", 0) / 2**20 if mode else rss_mb()
+            results.append((mode or "single process", secs, peak))
+    finally:
+        if args.milvus_uri:
+            for c in store.user_collections() + [c for c in store.c.list_collections() if tag in c]:
+                if tag in c:
+                    store.c.drop_collection(c)
+        store.close()
+    where = "a Milvus server (workers are processes)" if args.milvus_uri else "Milvus Lite (workers are threads)"
+    print(f"dask: reembed of {args.rows:,} rows with hashing(64) on {where}")
+    base = results[0][1]
+    table([(m, f"{s:.1f} s", f"{args.rows / s:,.0f} rows/s", f"speed-up {base / s:.2f}", f"peak RSS {p:,.0f} MB")
+           for m, s, p in results])
+
+
+# --- bulk import ----------------------------------------------------------------------------
+
+def bench_bulk(args) -> None:
+    if not args.milvus_uri:
+        sys.exit("bulk: give --milvus-uri (bulk import needs a Milvus server)")
+    store = server(args.milvus_uri)
+    tag = "b" + uuid.uuid4().hex[:6]
+    print("bulk: copy into a new collection on a Milvus server, inserts vs bulk import")
+    try:
+        for n in [int(x) for x in args.sizes.split(",")]:
+            src = f"{tag}_src{n}"
+            fill(store, src, n)
+            t0 = time.perf_counter()
+            run(store, lambda op: op.vectors.copy(src, f"{tag}_ins{n}", batch_size=args.batch))
+            ins = time.perf_counter() - t0
+            with tempfile.TemporaryDirectory() as staging:
+                t0 = time.perf_counter()
+                run(store, lambda op: op.vectors.copy(src, f"{tag}_bulk{n}", batch_size=args.batch, bulk=staging))
+                bulk = time.perf_counter() - t0
+            table([(f"{n:,} rows", f"inserts {ins:.1f} s", f"bulk {bulk:.1f} s", f"ratio bulk/inserts {bulk / ins:.2f}")])
+    finally:
+        for c in store.c.list_collections():
+            if tag in c:
+                store.c.drop_collection(c)
+        store.close()
+
+
+# --- $merge ----------------------------------------------------------------------------------
+
+def bench_merge(args) -> None:
+    import pymongo
+
+    from ragrev.ops import mongo as m
+
+    owned = None
+    if args.mongo_uri:
+        uri = args.mongo_uri
+    else:
+        from ragrev.stores import secantus
+
+        path = tempfile.mkdtemp()
+        uri, owned = secantus.acquire(path, "bench")
+    db_name = "bench_" + uuid.uuid4().hex[:6]
+    client = pymongo.MongoClient(uri)
+    try:
+        db = client[db_name]
+        for start in range(0, args.rows, 10_000):
+            db.chunks.insert_many([{"_id": i, "title": f"chunk {i}", "n": i, "lang": "en" if i % 3 else "fr"}
+                                   for i in range(start, min(args.rows, start + 10_000))])
+        store = open_store(StoreConfig("docs", uri, "mongo", {"database": db_name}))
+        store.connect()
+
+        def apply(op):
+            op.store = "docs"
+            op.validate()
+            store.apply(op, StepContext(store=store, op=op))
+
+        t0 = time.perf_counter()
+        apply(m.AggregateInto("chunks", [{"$set": {"title_upper": {"$toUpper": "$title"},
+                                                   "n2": {"$multiply": ["$n", 2]}}}], "chunks_v2"))
+        server_side = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        apply(m.Transform("chunks", lambda d: {**d, "title_upper": d["title"].upper(), "n2": d["n"] * 2},
+                          batch_size=1000))
+        python = time.perf_counter() - t0
+        store.close()
+        print(f"merge: the same transform of {args.rows:,} documents ({'MongoDB' if args.mongo_uri else 'SecantusDB'})")
+        table([("aggregate_into ($merge)", f"{server_side:.2f} s"), ("transform (Python)", f"{python:.2f} s")])
+        print(f"  ratio $merge/Python time: {server_side / python:.2f}")
+    finally:
+        client.drop_database(db_name)
+        client.close()
+        if owned is not None:
+            from ragrev.stores import secantus
+
+            secantus.release(path, owned)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["catchup", "dask", "bulk", "merge"])
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--milvus-uri")
+    ap.add_argument("--mongo-uri")
+    args = ap.parse_args()
+    args.rows = args.rows or {"catchup": 50_000, "dask": 200_000, "merge": 100_000}.get(args.what, 0)
+    {"catchup": bench_catchup, "dask": bench_dask, "bulk": bench_bulk, "merge": bench_merge}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
