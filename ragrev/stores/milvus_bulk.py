@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 
 from ragrev.errors import OperationError
 from ragrev.stores.milvus import MilvusStore
@@ -57,6 +58,12 @@ def _connection(store: MilvusStore) -> str:
 
 def bulk_pass(store: MilvusStore, op, ctx, source: str, target: str, transform, staging: str, filter=None) -> int:
     """The first pass by bulk import (see the module); rows imported."""
+    with warnings.catch_warnings():  # pymilvus 2.5+ calls its import API (the one Milvus 2.3 has) deprecated
+        warnings.simplefilter("ignore")
+        return _bulk_pass(store, op, ctx, source, target, transform, staging, filter)
+
+
+def _bulk_pass(store: MilvusStore, op, ctx, source, target, transform, staging, filter):
     c = ctx.captured
     if store.lite:
         c["bulk"] = {"mode": "inserts"}
