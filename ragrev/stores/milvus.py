@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -47,6 +48,7 @@ ZERO = [0.0, 0.0]
 MAX_PAGE = 16384                       # Milvus' limit on a query's limit
 LEASE_FILE = "ragrev-lease.json"
 _LITE_OPEN: dict[str, int] = {}       # Lite data path -> stores of this process using it
+_LITE_GUARD = threading.RLock()         # stores opened and closed by threads at once (Dask workers on Lite)
 log = logging.getLogger(__name__)
 _NAME_PARAMS = {"collection", "source", "target", "old", "new", "alias", "against", "expected"}
 _INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
@@ -187,6 +189,10 @@ class MilvusStore(Store):
 
     def _open_lite(self) -> bool:
         """Open the Lite data directory; False (and ``_busy`` set) when another process has it."""
+        with _LITE_GUARD:
+            return self._open_lite_guarded()
+
+    def _open_lite_guarded(self) -> bool:
         if not _LITE_OPEN.get(self.path):
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             if not _finish_lite_flushes(self.path):  # probes Lite's lock too
@@ -213,13 +219,14 @@ class MilvusStore(Store):
                 pass
             self.client = None
         if self._opened_lite:
-            self._opened_lite = False
-            _LITE_OPEN[self.path] -= 1
-            if not _LITE_OPEN[self.path]:
-                del _LITE_OPEN[self.path]
-                from milvus_lite.server_manager import server_manager_instance
+            with _LITE_GUARD:
+                self._opened_lite = False
+                _LITE_OPEN[self.path] -= 1
+                if not _LITE_OPEN[self.path]:
+                    del _LITE_OPEN[self.path]
+                    from milvus_lite.server_manager import server_manager_instance
 
-                server_manager_instance.release_server(self.path)
+                    server_manager_instance.release_server(self.path)
 
     @property
     def c(self) -> MilvusClient:  # a _LoadingClient, used as a MilvusClient

@@ -366,7 +366,7 @@ def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform, elsewhere=None) ->
     """Copy ``op.collection`` into a new collection with ``op.new_state`` through
     ``transform(rows)``, point the alias named as the collection at it, and keep
     the old one in the trash. Each stage is recorded and idempotent.
-    ``elsewhere(old, new)``: a function doing the copy elsewhere (Dask), or None."""
+    ``elsewhere(old, new)``: a function doing the copy elsewhere (bulk import, Dask), or None."""
     c = ctx.captured
     if "old" not in c:
         old = store.need(op, op.collection)
