@@ -281,7 +281,9 @@ def current(config: Config, store_names=None) -> list[dict]:
     rows = []
     with Runner(config, store_names=store_names) as runner:
         graph = runner.graph
-        runner.open()
+        runner.open(load=False)  # headers only: a half-applied revision's file is imported when one is found
+        everything = graph.applied_from_heads(graph.heads)
+        order = [r for r in graph.topological() if r in everything]
         for name in runner.store_names:
             store = runner.stores[name]
             heads_ = store.read_heads()
@@ -292,8 +294,7 @@ def current(config: Config, store_names=None) -> list[dict]:
                 row["notes"].append("at a revision missing from the revision directory")
             else:
                 applied = graph.applied_from_heads(heads_)
-                row["pending"] = [r for r in graph.topological() if r not in applied and
-                                  r in graph.applied_from_heads(graph.heads)]
+                row["pending"] = [r for r in order if r not in applied]
             applied_revs = graph.applied_from_heads(known) if len(known) == len(heads_) else None
             for rev, st in Journal(store).open_runs(applied_revs).items():
                 done = len(st.done_steps())

@@ -429,6 +429,25 @@ class RevisionMap:
         applied = set(self._ids(tuple(applied)))
         return tuple(sorted(r for r in applied if not any(k in applied for k in self._kids(r))))
 
+    def step_heads(self, heads, applied: set, rev: str, up: bool) -> tuple[str, ...]:
+        """``heads_of(applied)`` after applying (``up``) or reverting ``rev``,
+        from ``heads`` (``heads_of(applied)`` before), looking only at ``rev``
+        and its neighbours; ``applied`` is updated in place. (The runner
+        stamps every revision: a walk of the whole graph each time would make
+        a long run quadratic.)"""
+        self._load()
+        heads = set(heads)
+        below = self._up[rev]
+        if up:
+            applied.add(rev)
+            heads.difference_update(below)
+            heads.add(rev)
+        else:
+            applied.discard(rev)
+            heads.discard(rev)
+            heads.update(p for p in below if p in applied and not any(k in applied for k in self._down[p]))
+        return tuple(sorted(heads))
+
     def applied_from_heads(self, heads) -> set[str]:
         """The applied revisions a version table ``heads`` stands for: the
         heads and all their ancestors, ``depends_on`` included."""

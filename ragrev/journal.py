@@ -88,6 +88,16 @@ class Journal:
         #: runs that completed (their stamp is written) but whose record was
         #: never closed: the process died in between; see :meth:`open_runs`
         self.unclosed: dict[str, RunState] = {}
+        #: every record by revision, as :meth:`open_runs` read them: they answer
+        #: :meth:`applied_checksum` and :meth:`last_applied_run` for the rest of
+        #: a planning pass (one read of the log, not one per revision). Records
+        #: this object updates are updated in place; one it adds drops them.
+        self._by_rev: dict[str, list[dict]] | None = None
+
+    def _records(self, revision: str) -> list[dict]:
+        if self._by_rev is not None:
+            return self._by_rev.get(revision, [])
+        return self.store.log_records(revision)
 
     # --- reading ---------------------------------------------------------------
     def latest(self, revision: str, directions=("up", "down")) -> RunState | None:
@@ -108,7 +118,7 @@ class Journal:
         st = self.unclosed.get(revision)
         if st is not None and st.direction == "up":
             return st.run.get("checksum")
-        for r in reversed(self.store.log_records(revision)):
+        for r in reversed(self._records(revision)):
             if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done":
                 return r.get("checksum")
         return None
@@ -117,7 +127,7 @@ class Journal:
         st = self.unclosed.get(revision)
         if st is not None and st.direction == "up":
             return st
-        records = self.store.log_records(revision)
+        records = self._records(revision)
         runs = [r for r in records if r.get("type") == "run" and r.get("direction") == "up" and r.get("outcome") == "done"]
         if not runs:
             return None
@@ -142,6 +152,7 @@ class Journal:
         by_rev: dict[str, list[dict]] = {}
         for r in self.store.log_records():
             by_rev.setdefault(r.get("revision"), []).append(r)
+        self._by_rev = by_rev
         out = {}
         self.unclosed = {}
         for rev, records in by_rev.items():
@@ -178,6 +189,7 @@ class Journal:
             "direction": direction, "checksum": checksum, "outcome": "running", "started": now_iso(),
             "owner": owner, **self.context,
         }
+        self._by_rev = None
         self.store.log_append(rec)
         return rec
 
@@ -195,6 +207,7 @@ class Journal:
             "digest": op.digest(), "description": op.describe()[:500], "outcome": "running",
             "started": now_iso(), "rows_done": 0, "resume_token": None, "captured": {},
         }
+        self._by_rev = None
         self.store.log_append(rec)
         return rec
 

@@ -25,6 +25,7 @@ class Recorder:
         self._path = path
         self._namespaces: dict[str, object] = {}
         self.ops: list[Operation] = []
+        self._is_revision_file: dict[str, bool] = {}  # code file name -> is it ``path`` (compared once per name)
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -76,8 +77,13 @@ class Recorder:
         if not self._path:
             return None
         f = sys._getframe(1)
+        known = self._is_revision_file
         while f is not None:
-            if Path(f.f_code.co_filename) == Path(self._path):
+            name = f.f_code.co_filename
+            mine = known.get(name)
+            if mine is None:
+                mine = known[name] = Path(name) == Path(self._path)
+            if mine:
                 return (self._path, f.f_lineno)
             f = f.f_back
         return None

@@ -32,7 +32,7 @@ from ragrev.journal import Journal, RunState, git_commit, who
 from ragrev.lock import Leases, LockLost
 from ragrev.plan import RevisionPlan
 from ragrev.script import ScriptDirectory
-from ragrev.stores import open_store
+from ragrev.stores import connects_in_main_thread, open_store
 
 log = logging.getLogger("ragrev.runner")
 #: marks log records whose news the CLI prints anyway (its error line): its log handler skips them
@@ -85,6 +85,8 @@ class Runner:
         self.stores: dict = {}
         self._plans: dict[str, RevisionPlan] = {}
         self._leases: Leases | None = None
+        #: per store, [heads, applied revisions] as stamped by this runner (see _stamp)
+        self._versions: dict[str, list] = {}
         self._context = {**who(), "git_commit": git_commit(config.directory)}
         self._current: tuple | None = None  # (action, step index) running now, for Ctrl-C's message
 
@@ -93,16 +95,48 @@ class Runner:
     def graph(self):
         return self.scripts.revision_map
 
-    def open(self) -> None:
-        self.scripts.load_all()
+    def open(self, load: bool = True) -> None:
+        """Connect the selected stores (in parallel: each may wait on a
+        server or start an embedded one), after importing every revision
+        file unless ``load`` is false (``current`` needs only headers)."""
+        if load:
+            self.scripts.load_all()
         _ = self.graph.heads  # validates the graph
-        for name in self.store_names:
-            if name not in self.stores:
-                store = open_store(self.config.store(name))
-                if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
-                    store.lock_timeout = self.config.lock_timeout
-                store.connect()
-                self.stores[name] = store
+        todo = [n for n in self.store_names if n not in self.stores]
+        if len(todo) == 1:
+            self.stores[todo[0]] = self._connect(todo[0])
+            return
+        if not todo:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        here = [n for n in todo if connects_in_main_thread(self.config.store(n))]
+        results: dict = {}
+        with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="ragrev-open") as pool:
+            futures = {n: pool.submit(self._connect, n) for n in todo if n not in here}
+            for n in here:
+                try:
+                    results[n] = self._connect(n)
+                except BaseException as e:  # noqa: BLE001 - raised below
+                    results[n] = e
+        error = None
+        for name in todo:  # every store that opened is kept (and closed by close()); the first error is raised
+            try:
+                result = results[name] if name in here else futures[name].result()
+                if isinstance(result, BaseException):
+                    raise result
+                self.stores[name] = result
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                error = error or e
+        if error is not None:
+            raise error
+
+    def _connect(self, name: str):
+        store = open_store(self.config.store(name))
+        if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
+            store.lock_timeout = self.config.lock_timeout
+        store.connect()
+        return store
 
     def close(self) -> None:
         for store in self.stores.values():
@@ -170,7 +204,7 @@ class Runner:
         if self.allow_edited:
             return
         for rev in self.graph.applied_from_heads(heads):
-            applied = journal.applied_checksum(rev)
+            applied = journal.applied_checksum(rev)  # from the records open_runs read: no query per revision
             if applied is not None and applied != self.plan_of(rev).checksum:
                 raise EditedRevision(
                     f"revision {rev} ({self.scripts.script(rev).path.name}) was edited after it was applied to store "
@@ -309,6 +343,7 @@ class Runner:
             return actions
         with Leases(busy, self.config.lock_timeout, self.config.lock_lease) as leases:
             self._leases = leases
+            self._versions = {}
             if direction == "down":
                 self._finish_interrupted(target)
             actions = self.compute(direction, target, repair=True)
@@ -380,6 +415,7 @@ class Runner:
         except LockLost:
             raise  # another runner has the store now: write nothing more (not even the failure)
         except BaseException as e:
+            self._versions.pop(store.name, None)  # the stamp may have been rolled back: read it again
             self._record_failure(store, journal, action, run, e)
             if isinstance(e, KeyboardInterrupt):
                 log.warning("%s: revision %s interrupted", store.name, action.revision, extra=_SHOWN)
@@ -466,12 +502,12 @@ class Runner:
     def _stamp(self, store, action: Action) -> None:
         if action.reverts_half is not None:
             return  # never stamped: heads stay as they are
-        applied = self.graph.applied_from_heads(store.read_heads())
-        if action.direction == "up":
-            applied.add(action.revision)
-        else:
-            applied.discard(action.revision)
-        store.write_heads(self.graph.heads_of(applied))
+        version = self._versions.get(store.name)
+        if version is None:  # read once per store and run, then kept up to date here (under the lease)
+            heads = store.read_heads()
+            version = self._versions[store.name] = [heads, self.graph.applied_from_heads(heads)]
+        version[0] = self.graph.step_heads(version[0], version[1], action.revision, action.direction == "up")
+        store.write_heads(version[0])
 
     def _record_failure(self, store, journal: Journal, action: Action, run, exc) -> None:
         if run is None or (store.fence is not None and store.fence.lost is not None):

@@ -639,3 +639,29 @@ def test_a_10000_revision_fan_with_labels():
     assert ids(m.iterate("l5@base:heads")) == ["c00005", "root"]
     assert m.resolve("l7@+1", current=("root",)) == ("c00007",)
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("shape", [chain, diamond, two_bases, cross_dep, branched])
+def test_step_heads_matches_heads_of(shape):
+    """The runner stamps each revision with step_heads (no walk of the whole
+    graph): every upgrade and downgrade path gives what heads_of gives."""
+    graph = shape()
+    rng = random.Random(7)
+    for _ in range(30):
+        applied, heads = set(), ()
+        order = graph.topological()
+        for _ in range(3):  # up to a random revision's closure, then back down to another one
+            target = rng.choice(order)
+            for r in graph.upgrade_path(heads, target):
+                heads = graph.step_heads(heads, applied, r.revision, up=True)
+                assert heads == graph.heads_of(applied)
+                assert applied == graph.applied_from_heads(heads)
+            down_to = rng.choice(sorted(applied) + ["base"])
+            try:
+                path = graph.downgrade_path(heads, down_to)
+            except UnreachableTarget:
+                continue
+            for r in path:
+                heads = graph.step_heads(heads, applied, r.revision, up=False)
+                assert heads == graph.heads_of(applied)
+                assert applied == graph.applied_from_heads(heads)

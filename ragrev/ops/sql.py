@@ -42,13 +42,28 @@ _NAMES = {
 TRASH_PREFIX = "ragrev_trash_"
 
 
+_RENDER_CONTEXT = None
+
+
+def _render_context():
+    """The dialect-neutral ``MigrationContext`` Alembic renders with (the one
+    ``render_python_code`` would otherwise configure anew on every call: that
+    was most of the cost of planning a large revision)."""
+    global _RENDER_CONTEXT
+    if _RENDER_CONTEXT is None:
+        from sqlalchemy.engine.default import DefaultDialect
+
+        _RENDER_CONTEXT = MigrationContext.configure(dialect=DefaultDialect())
+    return _RENDER_CONTEXT
+
+
 def render(mops, batch_table: str | None = None) -> str:
     """Alembic's rendering of operations as Python code, without its banner."""
     if batch_table is not None:
         container = aops.UpgradeOps(ops=[aops.ModifyTableOps(batch_table, list(mops))])
-        code = render_python_code(container, render_as_batch=True)
+        code = render_python_code(container, render_as_batch=True, migration_context=_render_context())
     else:
-        code = render_python_code(aops.UpgradeOps(ops=list(mops)))
+        code = render_python_code(aops.UpgradeOps(ops=list(mops)), migration_context=_render_context())
     lines = [ln for ln in code.splitlines() if not ln.strip().startswith("# ###")]
     return textwrap.dedent("\n".join(lines)).strip()
 
@@ -82,13 +97,21 @@ class SqlOp(Operation):
         return isinstance(self.mop, (aops.DropTableOp, aops.DropColumnOp, aops.ExecuteSQLOp))
 
     def params(self) -> dict:
-        return {"code": _render_one(self.mop)}
+        return {"code": self.code}
+
+    @property
+    def code(self) -> str:
+        """The operation as Alembic renders it (rendered once: the recorded operation is not changed after)."""
+        code = self.__dict__.get("_code")
+        if code is None:
+            code = self.__dict__["_code"] = _render_one(self.mop)
+        return code
 
     def normalized(self) -> dict:
         return {"store": self.store, "op": self.op_name, "params": self.params()}
 
     def describe(self) -> str:
-        return " ".join(self.params()["code"].split())
+        return " ".join(self.code.split())
 
     @property
     def reversible(self) -> bool:
@@ -130,7 +153,9 @@ class SqlBatch(Operation):
         self.table_name, self.schema, self.kwargs, self.ops = table_name, schema, kwargs, ops
 
     def params(self) -> dict:
-        code = render(self.ops, batch_table=self.table_name) if self.ops else ""
+        code = self.__dict__.get("_code")
+        if code is None:  # rendered once: the recorded operations are not changed after
+            code = self.__dict__["_code"] = render(self.ops, batch_table=self.table_name) if self.ops else ""
         return {"table": self.table_name, "schema": self.schema, "options": {k: repr(v) for k, v in self.kwargs.items()},
                 "code": code}
 

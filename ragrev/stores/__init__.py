@@ -96,6 +96,15 @@ def open_store(config: StoreConfig) -> "Store":
     return getattr(importlib.import_module(module), cls)(config)
 
 
+#: URL schemes of stores opened and closed by the main thread (the runner opens the others in parallel):
+#: an embedded SecantusDB's last flush on close needs a session of the thread that opened it
+_MAIN_THREAD_SCHEMES = ("secantus",)
+
+
+def connects_in_main_thread(config: StoreConfig) -> bool:
+    return config.url.split("://", 1)[0].lower() in _MAIN_THREAD_SCHEMES
+
+
 class Store:
     """The protocol every adapter implements. Records are plain dicts with the
     keys of :data:`LOG_FIELDS`; heads are tuples of revision ids."""

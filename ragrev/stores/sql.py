@@ -316,7 +316,11 @@ class SqlStore(Store):
 
     # --- operations --------------------------------------------------------------------
     def operations(self) -> Operations:
-        return Operations(MigrationContext.configure(connection=self.conn))
+        """Alembic's ``Operations`` on this store's connection (made once per connection)."""
+        cached = getattr(self, "_operations", None)
+        if cached is None or cached[0] is not self.conn:
+            cached = self._operations = (self.conn, Operations(MigrationContext.configure(connection=self.conn)))
+        return cached[1]
 
     def user_tables(self) -> list[str]:
         names = sa.inspect(self.conn).get_table_names()
@@ -377,8 +381,19 @@ def trash_name(table: str, suffix: str = "", taken=()) -> str:
     return name
 
 
-def _taken(store, schema=None) -> set:
-    return set(sa.inspect(store.conn).get_table_names(schema=schema))
+class _Taken:
+    """``name in _Taken(store, schema)``: whether a table of that name exists,
+    asked per candidate name (a drop used to list every table of the schema)."""
+
+    def __init__(self, store, schema=None):
+        self.store, self.schema = store, schema
+
+    def __contains__(self, name) -> bool:
+        return _table_exists(self.store, name, self.schema)
+
+
+def _taken(store, schema=None) -> _Taken:
+    return _Taken(store, schema)
 
 
 def _encode(record: dict) -> dict:
@@ -468,12 +483,30 @@ def _drop_column(store, ops, m, ctx):
         store.conn.execute(sa.text(f'CREATE TABLE "{trash}" AS SELECT {cols} FROM "{m.table_name}"'))
         ctx.captured["values_table"] = trash
         ctx.captured["key"] = pk
-    if store.dialect == "sqlite":
-        with ops.batch_alter_table(m.table_name, schema=m.schema) as b:
-            b.drop_column(m.column_name)
-    else:
-        ops.invoke(m)
+    if store.dialect != "sqlite" or not _native_sqlite_drop(store, m):
+        if store.dialect == "sqlite":  # an older SQLite, or a column its DROP COLUMN refuses: copy the table
+            with ops.batch_alter_table(m.table_name, schema=m.schema) as b:
+                b.drop_column(m.column_name)
+        else:
+            ops.invoke(m)
     return None
+
+
+def _native_sqlite_drop(store, m) -> bool:
+    """``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35+) in a savepoint; False
+    when this SQLite has none or refuses it for this column (part of a key, an
+    index, a constraint, a view...): then the table is rebuilt instead."""
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < (3, 35, 0):
+        return False
+    table = f'"{m.schema}"."{m.table_name}"' if m.schema else f'"{m.table_name}"'
+    try:
+        with store.conn.begin_nested():
+            store.conn.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{m.column_name}"')
+    except sa.exc.OperationalError:
+        return False
+    return True
 
 
 def _index_code(store, m) -> str:
