@@ -281,7 +281,7 @@ class Runner:
                 ops += up_ops[i].reverse(captured)
             else:
                 ops += up_ops[i].reverse_failed(captured)
-        return ops
+        return without_moot(ops)
 
     def _down_ops(self, store, plan: RevisionPlan, journal: Journal, resuming: RunState | None = None) -> list:
         explicit = plan.down_for(store.name)
@@ -299,7 +299,7 @@ class Runner:
                 )
             captured = (last.steps.get(i) or {}).get("captured") if last else None
             ops += op.reverse(captured or {})
-        return ops
+        return without_moot(ops)
 
     # --- execution ------------------------------------------------------------------
     def run(self, direction: str, target: str, plan_only: bool = False) -> list[Action]:
@@ -530,6 +530,39 @@ class Runner:
 def _parent_target(graph, rev: str) -> str:
     parents = graph.revisions[rev].down_revision
     return parents[0] if len(parents) == 1 else "base" if not parents else " ".join(parents)
+
+
+def without_moot(ops: list) -> list:
+    """A derived downgrade without the inverses a later one makes moot: one
+    that only changes the rows of a collection (deleting the documents or
+    vectors a step inserted, unsetting an added field...) when a later
+    inverse of the same revert drops that collection (it was created by the
+    revision), with nothing in between naming that collection otherwise (a
+    rename, an alias...). The drop is soft: the trash keeps the collection as
+    it was, with those rows. Deterministic, so a resumed revert derives the
+    same steps."""
+    keep = [True] * len(ops)
+    for j, drop in enumerate(ops):
+        if not drop.drops_collection:
+            continue
+        target = getattr(drop, "collection", None)
+        for i in range(j - 1, -1, -1):
+            op = ops[i]
+            if op.store != drop.store or not keep[i]:
+                continue
+            if op.rows_only and getattr(op, "collection", None) == target:
+                keep[i] = False
+            elif _names(op, target):
+                break
+    return [op for op, k in zip(ops, keep) if k]
+
+
+def _names(op, name) -> bool:
+    """Whether ``name`` is one of ``op``'s parameters (or inside a list of them)."""
+    for value in op.params().values():
+        if value == name or (isinstance(value, (list, tuple)) and name in value):
+            return True
+    return False
 
 
 def _stable_store_order(actions: list[Action], key) -> list[Action]:

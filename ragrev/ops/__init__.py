@@ -69,6 +69,11 @@ class Operation:
     is_check: ClassVar[bool] = False
     destructive: ClassVar[bool] = False
     data_step: ClassVar[bool] = False
+    #: changes only the rows (documents, vectors) of its ``collection``: an
+    #: inverse made moot when the same downgrade then drops that collection
+    rows_only: ClassVar[bool] = False
+    #: drops its ``collection`` (softly: into the trash)
+    drops_collection: ClassVar[bool] = False
 
     # set by the recorder, not parameters
     store: str = ""

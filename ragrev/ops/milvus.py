@@ -144,6 +144,7 @@ class DropCollection(MilvusOp):
 
     name = "drop_collection"
     destructive = True
+    drops_collection = True
     collection: str
 
     def simulate(self, state):

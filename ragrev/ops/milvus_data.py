@@ -198,6 +198,7 @@ class RestoreRows(MilvusOp):
 
     name = "restore_rows"
     data_step = True
+    rows_only = True
     collection: str
     saved: str | None = None
     created: str | None = None

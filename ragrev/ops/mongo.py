@@ -162,6 +162,7 @@ class DropCollection(Operation):
 
     name: ClassVar[str] = "drop_collection"
     destructive: ClassVar[bool] = True
+    drops_collection: ClassVar[bool] = True
     collection: str
 
     def validate(self):
@@ -320,6 +321,7 @@ class _FieldFromTrash(Operation):
     step kept of ``collection.field``."""
 
     data_step: ClassVar[bool] = True
+    rows_only: ClassVar[bool] = True
     collection: str
     field: str
     trash: str
@@ -631,6 +633,7 @@ class DeleteInserted(Operation):
 
     name: ClassVar[str] = "delete_inserted"
     data_step: ClassVar[bool] = True
+    rows_only: ClassVar[bool] = True
     collection: str
     trash: str
 

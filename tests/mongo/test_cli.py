@@ -239,3 +239,26 @@ def test_transform_killed_with_sigkill_resumes_without_touching_a_document_twice
         return counts, current(d)
 
     assert with_db(check) == ({1: 400}, ("r2",))
+
+
+def test_downgrade_of_a_load_skips_deleting_rows_from_the_collection_it_drops(mongo_project, db):
+    """A revision that creates a collection and loads it: its derived
+    downgrade drops the collection (into the trash) without first deleting
+    the loaded documents one batch at a time (a step made moot by the drop)."""
+    p = mongo_project()
+    p.add("r1", None, "def upgrade(op):\n    op.docs.create_collection('loaded')\n"
+                      "    op.docs.insert_many('loaded', [{'_id': i, 'n': i} for i in range(50)], batch_size=7)\n"
+                      "    op.docs.create_collection('kept')\n")
+    p.add("r2", "r1", "def upgrade(op):\n    op.docs.insert_many('kept', [{'_id': i} for i in range(5)])\n")
+    p.cli("upgrade", "head", "-q")
+    db.kept.insert_one({"_id": "theirs"})
+    plan = p.cli("downgrade", "base", "--plan").output
+    assert plan.count("delete_inserted") == 1 and "'kept'" in plan  # r2's: its collection stays until r1's revert
+    p.cli("downgrade", "base", "-q")
+    assert current(db) == () and not {"loaded", "kept"} & set(db.list_collection_names())
+    trash = [n for n in db.list_collection_names() if n.startswith("ragrev_trash_") and n.endswith("_loaded")]
+    assert len(trash) == 1 and db[trash[0]].count_documents({}) == 50  # dropped as it was, rows and all
+    kept = [n for n in db.list_collection_names() if n.startswith("ragrev_trash_") and n.endswith("_kept")]
+    assert len(kept) == 1 and [d["_id"] for d in db[kept[0]].find()] == ["theirs"]
+    p.cli("upgrade", "head", "-q")
+    assert db.loaded.count_documents({}) == 50 and db.kept.count_documents({}) == 6 - 1
