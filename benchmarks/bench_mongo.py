@@ -1,19 +1,23 @@
-"""ragrev's ``transform`` and ``add_field`` against hand-written pymongo loops.
+"""ragrev's MongoDB data steps against the plain driver calls a user would write.
 
 On one collection of ``--docs`` documents, in one run, for ``--rounds``
 rounds (who goes first alternates between rounds):
 
 - ``transform(fn)`` (batched, resumable: each batch's new documents are saved
-  before they are written) vs. the loop a person would write: ``find`` in
-  ``_id`` order, ``fn``, ``bulk_write`` of ``ReplaceOne``, same batch size;
-- ``add_field(default=)`` (one server-side ``update_many``, plus the ids of
-  the changed documents kept for the inverse) vs. a ``bulk_write`` loop of
-  ``UpdateOne($set)``;
-- ``add_field(fn=)`` (batched, ids kept for the inverse) vs. the same loop
-  with the value computed per document.
+  before they are written) vs. the loop a person would write: one ``find``
+  cursor in ``_id`` order, ``fn``, ``bulk_write`` of ``ReplaceOne`` per batch
+  of the same size;
+- ``add_field(default=)`` (the ids of the documents it changes kept for the
+  inverse, then one ``update_many``) vs. that ``update_many``;
+- ``add_field(fn=)`` (batched, ids kept for the inverse) vs. the cursor loop
+  with ``bulk_write`` of ``UpdateOne($set)``;
+- ``rename_field`` (a clash count, then an order-keeping pipeline update) vs.
+  ``update_many($rename)``;
+- ``insert_many`` of new documents (ids recorded per batch for the inverse)
+  vs. ``insert_many`` per batch of the same size.
 
-Prints the median rows/s of each and the ratio ragrev / hand-written (goal:
-at least 0.9). The server is ``--uri`` or ``$RAGREV_TEST_MONGO_URI`` when
+Prints the median rows/s of each and the ratio ragrev / plain call (goal:
+at least 0.95). The server is ``--uri`` or ``$RAGREV_TEST_MONGO_URI`` when
 given, else a SecantusDB started as a separate process (as a production
 MongoDB would be; ``--embedded`` runs it inside this process instead).
 
@@ -22,6 +26,7 @@ MongoDB would be; ``--embedded`` runs it inside this process instead).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import socket
 import statistics
@@ -82,25 +87,30 @@ def apply(store, op):
 # --- the hand-written loops ---------------------------------------------------------------------
 
 def hand_transform(coll, fn, batch):
-    last, n = None, 0
+    n = 0
+    cursor = coll.find({}).sort("_id", 1).batch_size(batch)
     while True:
-        docs = list(coll.find({} if last is None else {"_id": {"$gt": last}}).sort("_id", 1).limit(batch))
+        docs = list(itertools.islice(cursor, batch))
         if not docs:
             return n
         coll.bulk_write([ReplaceOne({"_id": d["_id"]}, fn(d)) for d in docs], ordered=False)
-        last, n = docs[-1]["_id"], n + len(docs)
+        n += len(docs)
 
 
 def hand_add_field(coll, field, value_of, batch):
-    last, n = None, 0
-    query = {field: {"$exists": False}}
+    n = 0
+    cursor = coll.find({field: {"$exists": False}}).sort("_id", 1).batch_size(batch)
     while True:
-        q = query if last is None else {"$and": [query, {"_id": {"$gt": last}}]}
-        docs = list(coll.find(q).sort("_id", 1).limit(batch))
+        docs = list(itertools.islice(cursor, batch))
         if not docs:
             return n
         coll.bulk_write([UpdateOne({"_id": d["_id"]}, {"$set": {field: value_of(d)}}) for d in docs], ordered=False)
-        last, n = docs[-1]["_id"], n + len(docs)
+        n += len(docs)
+
+
+def hand_insert(coll, docs, batch):
+    for i in range(0, len(docs), batch):
+        coll.insert_many(docs[i:i + batch], ordered=False)
 
 
 def timed(fn) -> float:
@@ -138,9 +148,9 @@ def main(argv=None) -> int:
     ok = True
     for name, (ours, theirs) in results.items():
         ratio = ours / theirs
-        ok &= ratio >= 0.9
+        ok &= ratio >= 0.95
         print(f"{name:<22} {ours:>14,.0f} {theirs:>12,.0f} {ratio:>7.2f}")
-    print("goal (ratio >= 0.9):", "met" if ok else "NOT met")
+    print("goal (ratio >= 0.95):", "met" if ok else "NOT met")
     return 0
 
 
@@ -149,18 +159,38 @@ def run(store, db, args) -> dict:
     coll.insert_many([{"_id": i, "title": f"Document {i}", "body": "x" * 200, "tags": ["a", "b"], "n": i}
                       for i in range(args.docs)])
     n, batch = args.docs, args.batch
-    times: dict[str, tuple[list, list]] = {k: ([], []) for k in ("transform", "add_field(default=)", "add_field(fn=)")}
+    names = ("transform", "add_field(default=)", "add_field(fn=)", "rename_field", "insert_many")
+    times: dict[str, tuple[list, list]] = {k: ([], []) for k in names}
 
     def reset(field):
         coll.update_many({field: {"$exists": True}}, {"$unset": {field: ""}})
 
+    def rename_back():
+        coll.update_many({"heading": {"$exists": True}}, [{"$replaceWith": {"$arrayToObject": {"$map": {
+            "input": {"$objectToArray": "$$ROOT"},
+            "in": {"k": {"$cond": [{"$eq": ["$$this.k", "heading"]}, "title", "$$this.k"]}, "v": "$$this.v"}}}}}])
+
+    def fresh(tag):
+        return [{"title": f"New {tag} {i}", "body": "y" * 200, "n": i} for i in range(n)]
+
+    def drop_loaded():
+        db.drop_collection("loaded")
+        db.create_collection("loaded")
+
+    db.create_collection("loaded")
     pairs = {
         "transform": (lambda: apply(store, m.Transform("docs", bump, batch_size=batch)),
                       lambda: hand_transform(coll, bump, batch), None),
         "add_field(default=)": (lambda: apply(store, m.AddField("docs", "lang", default="en")),
-                                lambda: hand_add_field(coll, "lang", lambda d: "en", batch), "lang"),
+                                lambda: coll.update_many({"lang": {"$exists": False}}, {"$set": {"lang": "en"}}),
+                                lambda: reset("lang")),
         "add_field(fn=)": (lambda: apply(store, m.AddField("docs", "slug", fn=slug, batch_size=batch)),
-                           lambda: hand_add_field(coll, "slug", slug, batch), "slug"),
+                           lambda: hand_add_field(coll, "slug", slug, batch), lambda: reset("slug")),
+        "rename_field": (lambda: apply(store, m.RenameField("docs", "title", "heading")),
+                         lambda: coll.update_many({"title": {"$exists": True}}, {"$rename": {"title": "heading"}}),
+                         rename_back),
+        "insert_many": (lambda: apply(store, m.InsertMany("loaded", fresh("ours"), batch_size=batch)),
+                        lambda: hand_insert(db.loaded, fresh("theirs"), batch), drop_loaded),
     }
     for r in range(args.rounds):
         for name, (ours, theirs, field) in pairs.items():
@@ -168,7 +198,7 @@ def run(store, db, args) -> dict:
             for side, fn in order:
                 times[name][side].append(timed(fn))
                 if field:
-                    reset(field)
+                    field()
         store.purge()
     assert coll.count_documents({"hits": 2 * args.rounds}) == n, "every document transformed once per run"
     return {k: (n / statistics.median(ours), n / statistics.median(theirs)) for k, (ours, theirs) in times.items()}

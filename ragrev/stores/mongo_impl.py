@@ -34,9 +34,9 @@ import time
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from bson import ObjectId
+from bson import Int64, ObjectId
 from pymongo import ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, CollectionInvalid, CursorNotFound, OperationFailure, PyMongoError
 
 from ragrev.errors import CheckFailed, OperationError, StepFailed
 from ragrev.ops import mongo as m
@@ -180,21 +180,6 @@ def _rank(value) -> int:
 def later_types(after) -> list[str]:
     """``$type`` aliases of the _id types that sort after ``after``'s."""
     return [alias for aliases in _ORDER[_rank(after) + 1:] for alias in aliases]
-
-
-def find_after(coll, query, after, started: bool, limit: int) -> list:
-    """Up to ``limit`` documents matching ``query`` after ``_id`` ``after``, in
-    ``_id`` order. ``$gt`` stops at the end of ``after``'s type bracket (ints,
-    strings, ObjectIds...): when it runs short, the later brackets follow."""
-    if not started:
-        return list(coll.find(query or {}).sort("_id", 1).limit(limit))
-    docs = list(coll.find(_and(query, {"_id": {"$gt": after}})).sort("_id", 1).limit(limit))
-    if len(docs) < limit:
-        later = later_types(after)
-        top = next(iter(coll.find({}, {"_id": 1}).sort("_id", -1).limit(1)), None)
-        if later and top is not None and _rank(top["_id"]) > _rank(after):
-            docs += coll.find(_and(query, {"_id": {"$type": later}})).sort("_id", 1).limit(limit - len(docs))
-    return docs
 
 
 # --- collections -----------------------------------------------------------------------------------
@@ -551,15 +536,46 @@ def _replace(op, coll, raws) -> None:
 def _in_id_order(coll, query, batch_size, pos):
     """Batches of the documents matching ``query`` in ``_id`` order, after
     ``pos["last"]``. Yields ``(docs, position)``: the caller says how many
-    documents it used (``position(k)``) and gets the position to save."""
-    after, started = (pos["last"], True) if pos else (None, False)
+    documents it used (``position(k)``) and gets the position to save; the
+    documents it did not use come first in the next batch."""
+    stream = id_stream(coll, query, pos["last"] if pos else None, pos is not None, batch_size)
+    rest: list = []
     while True:
-        docs = find_after(coll, query, after, started, batch_size)
+        docs = rest + list(itertools.islice(stream, batch_size - len(rest)))
         if not docs:
             return
         used = []
         yield docs, lambda k: used.append(k) or {"last": docs[k - 1]["_id"]}
-        after, started = docs[used[-1] - 1]["_id"], True
+        rest = docs[used[-1]:]
+
+
+def id_stream(coll, query, after, started: bool, batch_size: int):
+    """The documents matching ``query`` after ``_id`` ``after`` (all of them
+    unless ``started``), in ``_id`` order, from one server cursor read
+    ``batch_size`` at a time (a new range query per batch costs a seek that
+    grows with the collection on some servers). The checkpointed last key is
+    where a cursor the server dropped reopens. ``$gt`` stops at the end of
+    ``after``'s BSON type bracket: then the next bracket's first document
+    starts a new cursor (once per bracket)."""
+    whole = not started
+    while True:
+        q = (query or {}) if whole else _and(query, {"_id": {"$gt": after}})
+        try:
+            for doc in coll.find(q).sort("_id", 1).batch_size(batch_size):
+                yield doc
+                after, started = doc["_id"], True
+        except CursorNotFound:  # idle too long between batches (a slow fn): reopen after the last document
+            whole = not started
+            continue
+        if whole or not started:
+            return
+        later = later_types(after)
+        first = next(iter(coll.find(_and(query, {"_id": {"$type": later}})).sort("_id", 1).limit(1)), None) \
+            if later else None
+        if first is None:
+            return
+        yield first
+        after = first["_id"]
 
 
 def _from_ids(store, op, pos):
@@ -594,20 +610,23 @@ def insert_many(store, op, ctx):
     the documents already there with the same content (and fail on other
     content), record the new ids in the trash, insert them, checkpoint."""
     coll = _coll(store, op)
-    tok = _token(ctx, f"{op.collection}.inserted", seq=0, pos=0, t=int(time.time()))
+    tok = _token(ctx, f"{op.collection}.inserted", seq=0, pos=0, t=int(time.time()), ids=2)
     trash = store.db[tok["trash"]]
     seq, pos = tok["seq"], tok["pos"]
     done = ctx.rows_done if ctx.resuming else 0
     source = op.documents() if callable(op.documents) else op.documents
     total = len(source) if isinstance(source, (list, tuple)) else None
     stream = itertools.islice(iter(source), pos, None)
+    make_id = _id_maker(op, tok)
+    replay = ctx.resuming  # only the first batch after a checkpoint can have been recorded before a crash
     while True:
         batch = list(itertools.islice(stream, op.batch_size))
         if not batch:
             break
-        docs = [_with_id(op, tok, pos + i, d) for i, d in enumerate(batch)]
+        docs = [_with_id(op, make_id, pos + i, d) for i, d in enumerate(batch)]
         seq += 1
-        record = trash.find_one({"_id": seq})  # written before a crash: this batch is a replay
+        record = trash.find_one({"_id": seq}) if replay else None  # written before a crash: this batch is a replay
+        replay = False
         ours = {_key(i) for i in record["ids"]} if record else set()
         missing, already = _not_there(op, coll, docs, ours)
         ctx.fence()
@@ -625,30 +644,60 @@ def insert_many(store, op, ctx):
     return done
 
 
-def _key(value) -> bytes:
-    """A hashable, type-exact form of an ``_id``."""
+def _key(value):
+    """A hashable form of an ``_id``, exact as its BSON type (``1``, ``1.0``,
+    ``Int64(1)`` and ``True`` differ; a Python int is an int32 or an int64
+    as the driver encodes it)."""
+    t = type(value)
+    if t is str or t is ObjectId:
+        return (t, value)
+    if t is int or t is Int64:
+        return ("int64" if t is Int64 or not -2 ** 31 <= value < 2 ** 31 else "int32", int(value))
     return bson.encode({"k": value})
 
 
-def _with_id(op, tok, position: int, doc) -> dict:
+def _id_maker(op, tok):
+    """The ``_id`` of the document at ``position`` of the stream, for documents
+    without one: an ObjectId made of the run's start time and, for runs
+    started by this version, 3 bytes of the trash name's hash and the
+    position (a run started by an older version keeps its per-document hash,
+    so a resumed run finds the ids it wrote)."""
+    head = int(tok["t"]).to_bytes(4, "big")
+    if tok.get("ids") != 2:
+        return lambda position: ObjectId(
+            head + hashlib.blake2b(f"{tok['trash']}:{position}".encode(), digest_size=8).digest())
+    head += hashlib.blake2b(tok["trash"].encode(), digest_size=3).digest()
+    return lambda position: ObjectId(head + position.to_bytes(5, "big"))
+
+
+def _with_id(op, make_id, position: int, doc) -> dict:
     if not isinstance(doc, dict):
         raise _fail(op, f"document {position} is a {type(doc).__name__}, not a dict", OperationError)
     if "_id" in doc:
         return doc
-    digest = hashlib.blake2b(f"{tok['trash']}:{position}".encode(), digest_size=8).digest()
-    return {"_id": ObjectId(int(tok["t"]).to_bytes(4, "big") + digest), **doc}
+    return {"_id": make_id(position), **doc}
 
 
 def _not_there(op, coll, docs, ours) -> tuple[list, int]:
     """The documents of a batch not in ``coll`` yet (repeats within the batch
     dropped), and how many are there already from this batch's interrupted
     run (``ours``). Fails when an ``_id`` is taken by other content (the
-    collection's, or an earlier document's of the batch)."""
+    collection's, or an earlier document's of the batch). One look-up of the
+    batch's ids (ids only); documents are compared as stored only where an
+    ``_id`` is there already or repeats."""
     codec = coll.codec_options
-    existing = {_key(d["_id"]): d for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}})}
+    keys = [_key(d["_id"]) for d in docs]
+    there = {_key(d["_id"]) for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})}
+    repeated = len(set(keys)) < len(keys)
+    if not there and not repeated:
+        return docs, 0
+    existing = {_key(d["_id"]): d for d in coll.find({"_id": {"$in": [d["_id"] for d in docs
+                                                                    if _key(d["_id"]) in there]}})} if there else {}
     missing, seen, clash, already = [], {}, [], 0
-    for doc in docs:
-        k = _key(doc["_id"])
+    for doc, k in zip(docs, keys):
+        if k not in existing and not repeated:
+            missing.append(doc)
+            continue
         as_stored = bson.decode(bson.encode(doc, codec_options=codec), codec_options=codec)
         if k in seen:
             if seen[k] != as_stored:

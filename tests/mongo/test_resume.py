@@ -97,3 +97,21 @@ def test_steps_rerun_after_they_finished_are_harmless(store, db, docs, op):
     state = {n: raw_docs(db[n]) for n in store.user_collections()}
     run_op(store, op, journal, resuming=True)
     assert {n: raw_docs(db[n]) for n in store.user_collections()} == state
+
+
+@pytest.mark.parametrize("crash_points", [[1], [3], [4, 2]])
+def test_transform_over_mixed_id_types_resumes_across_type_brackets(store, db, crash_points):
+    """One streaming cursor per run, reopened after the checkpointed key on a
+    rerun: a key's ``$gt`` ends with its BSON type (numbers, strings,
+    ObjectIds...), so the later types must still follow, each document once."""
+    from bson import ObjectId
+
+    run_op(store, m.CreateCollection("mixed"))
+    ids = [1, 2, 3.5, "a", "b", ObjectId(), ObjectId(), 7, "c"]
+    db.mixed.insert_many([{"_id": i, "v": k} for k, i in enumerate(ids)])
+    before = raw_docs(db.mixed)
+    op = m.Transform("mixed", bump, inverse=unbump, batch_size=2)
+    rows, captured, journal = interrupted(store, op, crash_points)
+    assert rows == len(ids) and db.mixed.count_documents({"hits": 1}) == len(ids)
+    run_inverse(store, op, captured)
+    assert raw_docs(db.mixed) == before
