@@ -219,9 +219,10 @@ def _ledger_writer(store: MilvusStore, ctx, collection: str):
     _key_ledger(store, c["created"], cs)
     if "saved" not in c:
         fresh = _fresh_writer(store, ctx, collection)
+        ledger = _fresh_writer(store, ctx, c["created"])  # inserts (an upsert is a delete and an insert)
 
         def write_new(rows):
-            store.c.upsert(c["created"], [{pk: r[pk], "v": ZERO} for r in rows])
+            ledger([{pk: r[pk], "v": ZERO} for r in rows])  # a key twice in the ledger is deleted twice: harmless
             fresh(rows)
 
         return write_new
