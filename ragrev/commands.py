@@ -360,7 +360,7 @@ def stamp(config: Config, rev: str, store_names=None, purge: bool = False) -> li
     out = []
     with Runner(config, store_names=store_names) as runner:
         graph = runner.graph
-        runner.open()
+        runner.open(load=False)  # a stamp runs nothing: headers are enough
         stores = [runner.stores[n] for n in runner.store_names]
         with Leases(stores, config.lock_timeout, config.lock_lease) as leases:
             for store in stores:
@@ -378,17 +378,6 @@ def stamp(config: Config, rev: str, store_names=None, purge: bool = False) -> li
     return out
 
 
-def _connect(runner, name):
-    from ragrev.stores import open_store
-
-    store = open_store(runner.config.store(name))
-    if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
-        store.lock_timeout = runner.config.lock_timeout
-    store.connect()
-    runner.stores[name] = store
-    return store
-
-
 def purge(config: Config, older_than: float | None = None, store_names=None) -> dict:
     """Delete soft-dropped collections/tables (trash) for good."""
     from ragrev.lock import Leases
@@ -396,9 +385,8 @@ def purge(config: Config, older_than: float | None = None, store_names=None) -> 
 
     out = {}
     with Runner(config, store_names=store_names) as runner:
-        for name in runner.store_names:
-            _connect(runner, name)
-        stores = list(runner.stores.values())
+        runner.open(load=False, graph=False)
+        stores = [runner.stores[n] for n in runner.store_names]
         with Leases(stores, config.lock_timeout, config.lock_lease):
             for store in stores:
                 out[store.name] = store.purge(older_than)
@@ -411,8 +399,8 @@ def applied_by_store(config: Config) -> dict[str, tuple]:
 
     out = {}
     with Runner(config) as runner:
+        runner.open(load=False)
         for name in runner.store_names:
-            store = _connect(runner, name)
-            out[name] = store.read_heads()
+            out[name] = runner.stores[name].read_heads()
     return out
 

@@ -95,13 +95,15 @@ class Runner:
     def graph(self):
         return self.scripts.revision_map
 
-    def open(self, load: bool = True) -> None:
+    def open(self, load: bool = True, graph: bool = True) -> None:
         """Connect the selected stores (in parallel: each may wait on a
         server or start an embedded one), after importing every revision
-        file unless ``load`` is false (``current`` needs only headers)."""
+        file unless ``load`` is false (``current`` needs only headers) and
+        validating the graph unless ``graph`` is false (``purge`` needs none)."""
         if load:
             self.scripts.load_all()
-        _ = self.graph.heads  # validates the graph
+        if graph:
+            _ = self.graph.heads  # validates the graph
         todo = [n for n in self.store_names if n not in self.stores]
         if len(todo) == 1:
             self.stores[todo[0]] = self._connect(todo[0])
