@@ -73,6 +73,7 @@ class SqlStore(Store):
         self.conn = None
         self._depth = 0
         self._lock_ready = False
+        self._meta_seen = False
 
     # --- lifecycle -------------------------------------------------------------
     def connect(self) -> None:
@@ -168,14 +169,19 @@ class SqlStore(Store):
         return found
 
     def ensure_meta(self) -> None:
+        if self._meta_seen:  # seen committed: ragrev never drops them (a stamp per revision asked each time)
+            return
         # read first: a runner waiting for the lease must not wait for SQLite's write lock here
         names = set(sa.inspect(self.conn).get_table_names())
         if not self._depth:
             self.conn.commit()
         if {VERSION_TABLE, LOG_TABLE, LOCK_TABLE} <= names:
+            self._meta_seen = not self._depth  # outside a transaction: committed, not to be rolled back
             return
+        outside = not self._depth
         with self._tx():
             _meta.create_all(self.conn, checkfirst=True)
+        self._meta_seen = outside  # committed by the transaction just closed
 
     def read_heads(self) -> tuple[str, ...]:
         if not self.has_meta():
