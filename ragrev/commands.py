@@ -378,6 +378,13 @@ def stamp(config: Config, rev: str, store_names=None, purge: bool = False) -> li
     return out
 
 
+def _connect(runner, name):
+    """Open one of ``runner``'s stores (the runner keeps it, and closes it)."""
+    store = runner._connect(name)
+    runner.stores[name] = store
+    return store
+
+
 def purge(config: Config, older_than: float | None = None, store_names=None) -> dict:
     """Delete soft-dropped collections/tables (trash) for good."""
     from ragrev.lock import Leases
