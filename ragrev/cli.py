@@ -432,6 +432,23 @@ def stamp(ctx, rev, stores, purge):
 
 
 @cli.command()
+@store_option
+@json_option
+@click.pass_context
+def repair(ctx, stores, as_json):
+    """Accept edited applied revisions and forget failed runs of deleted ones (see docs/repair.md)."""
+    from ragrev import commands
+
+    changes = commands.repair(_config(ctx), stores or None)
+    if as_json:
+        return _echo_json(changes)
+    for c in changes:
+        click.echo(f"{c['store']}: {c['detail']}")
+    if not changes:
+        click.echo("Nothing to repair: every store's journal matches the revision files.")
+
+
+@cli.command()
 @click.option("--older-than", default=None, metavar="DURATION", help="Only trash older than this (e.g. 30d).")
 @store_option
 @json_option

@@ -298,6 +298,13 @@ def current(config: Config, store_names=None) -> list[dict]:
             applied_revs = graph.applied_from_heads(known) if len(known) == len(heads_) else None
             for rev, st in Journal(store).open_runs(applied_revs).items():
                 done = len(st.done_steps())
+                if rev not in graph.revisions:
+                    row["notes"].append(f"revision {rev} has a {st.outcome} run but its file no longer exists: "
+                                        f"'ragrev repair' forgets it")
+                    row.setdefault("half_applied", []).append(
+                        {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error"),
+                         "missing_file": True})
+                    continue
                 total = len(runner.plan_of(rev).up_for(name)) if rev in graph.revisions else "?"
                 if st.direction == "up":
                     row["notes"].append(
@@ -411,3 +418,80 @@ def applied_by_store(config: Config) -> dict[str, tuple]:
             out[name] = runner.stores[name].read_heads()
     return out
 
+
+
+def repair(config: Config, store_names=None) -> list[dict]:
+    """``ragrev repair`` (as Flyway's): make the stores' journals agree with
+    the revision files again, under every store's lease, changing no user
+    data. Per store:
+
+    - an applied revision whose file was edited since (its operations'
+      checksum differs from the one recorded when it was applied) is
+      accepted as it is now: the applied run's checksum becomes the file's,
+      and a ``repair`` record in the log keeps the old one;
+    - a failed (or interrupted) run of a revision whose file no longer
+      exists is forgotten (its outcome becomes ``forgotten``);
+    - a failed run of an existing revision whose file changed since, and
+      that completed no step, is forgotten too: the next ``upgrade`` runs
+      the revision afresh. One that completed steps is refused (its journal
+      belongs to the operations as they were): restore the file and revert
+      it first.
+
+    Returns one row per change: ``{"store", "revision", "action", "detail"}``.
+    """
+    from ragrev.errors import BadInput
+    from ragrev.journal import Journal, next_seq, now_iso, who
+    from ragrev.lock import Leases
+    from ragrev.runner import Runner
+    import uuid
+
+    changes: list[dict] = []
+    with Runner(config, store_names=store_names) as runner:
+        graph = runner.graph
+        runner.open()
+        stores = [runner.stores[n] for n in runner.store_names]
+        with Leases(stores, config.lock_timeout, config.lock_lease) as leases:
+            todo = []  # every store is checked before any is changed
+            for store in stores:
+                journal = Journal(store)
+                known = [h for h in store.read_heads() if h in graph.revisions]
+                applied = graph.applied_from_heads(known)
+                open_runs = journal.open_runs(applied)
+                for rev in graph.topological():
+                    last = journal.last_applied_run(rev) if rev in applied else None
+                    old, new = (last.run.get("checksum") if last else None), None
+                    if old is not None and old != (new := runner.plan_of(rev).checksum):
+                        todo.append((store, journal, rev, "accepted", [], old, new,
+                                     f"accepted the edited revision {rev}: plan checksum {old} -> {new}"))
+                for rev, st in open_runs.items():
+                    done = len(st.done_steps())
+                    if rev not in graph.revisions:
+                        detail = f"forgot the {st.outcome} {st.direction} run of {rev}, whose file no longer exists"
+                        if done:
+                            detail += f" ({done} step(s) it completed stay as they are)"
+                    elif st.run.get("checksum") != runner.plan_of(rev).checksum:
+                        if done or any(s.get("resume_token") or s.get("captured") or s.get("rows_done")
+                                       for s in st.steps.values()):
+                            raise BadInput(
+                                f"store {store.name!r}: revision {rev} is half-applied ({done} step(s) done) and its "
+                                f"file changed since; restore the file and finish it ('ragrev upgrade') or revert it "
+                                f"('ragrev downgrade'), then edit it; nothing was repaired")
+                        detail = f"forgot the {st.outcome} {st.direction} run of the edited revision {rev} " \
+                                 f"(no step completed): the next upgrade runs it afresh"
+                    else:
+                        continue
+                    runs = [st.run] + ([st.reverting.run] if st.reverting else [])
+                    todo.append((store, journal, rev, "forgot", runs, st.run.get("checksum"), None, detail))
+            for store, journal, rev, action, runs, old, new, detail in todo:
+                journal.close_unclosed()
+                if action == "accepted":
+                    store.log_update(journal.last_applied_run(rev).run["id"], {"checksum": new})
+                for run in runs:
+                    journal.finish_run(run, "forgotten")
+                store.log_append({"id": uuid.uuid4().hex, "seq": next_seq(), "type": "repair", "revision": rev,
+                                  "direction": action, "checksum": new, "outcome": "done", "started": now_iso(),
+                                  "finished": now_iso(), "description": detail[:500], "owner": leases.owner,
+                                  "error": old, **who()})
+                changes.append({"store": store.name, "revision": rev, "action": action, "detail": detail,
+                                "old_checksum": old, "new_checksum": new})
+    return changes

@@ -178,7 +178,7 @@ class Runner:
             store = self.stores[name]
             heads = self.heads(store)
             journal = Journal(store)
-            open_runs = journal.open_runs(self.graph.applied_from_heads(heads))
+            open_runs = self._existing(store, journal.open_runs(self.graph.applied_from_heads(heads)))
             if repair:
                 journal.close_unclosed()
             self._check_edited(store, journal, heads)
@@ -202,6 +202,21 @@ class Runner:
                 self.stores[name].preflight(ops)
         return actions
 
+    def _existing(self, store, open_runs: dict) -> dict:
+        """``open_runs`` without those of revisions whose file no longer exists:
+        a run that completed no step left nothing to finish or revert and is
+        passed over; one that did is refused (``ragrev repair`` forgets it)."""
+        out = {}
+        for rev, st in open_runs.items():
+            if rev in self.graph.revisions:
+                out[rev] = st
+            elif st.done_steps():
+                raise RagrevError(
+                    f"store {store.name!r}: revision {rev} is half-applied ({len(st.done_steps())} step(s) done) "
+                    f"but its file no longer exists in {self.config.script_location.name}/; restore the file to "
+                    f"finish or revert it, or run 'ragrev repair' to forget the run")
+        return out
+
     def _check_edited(self, store, journal: Journal, heads) -> None:
         if self.allow_edited:
             return
@@ -210,7 +225,7 @@ class Runner:
             if applied is not None and applied != self.plan_of(rev).checksum:
                 raise EditedRevision(
                     f"revision {rev} ({self.scripts.script(rev).path.name}) was edited after it was applied to store "
-                    f"{store.name!r}: its operations changed; revert the edit, write a new revision, or pass --allow-edited"
+                    f"{store.name!r}: its operations changed; revert the edit, write a new revision, or run 'ragrev repair' to accept it"
                 )
 
     def _check_half_edited(self, store, rev: str, st: RunState, command: str) -> None:
@@ -368,7 +383,7 @@ class Runner:
             heads = self.heads(store)
             applied = self.graph.applied_from_heads(heads)
             keep = self.graph.applied_from_heads(self.graph.resolve(target, heads))
-            for rev, st in Journal(store).open_runs(applied).items():
+            for rev, st in self._existing(store, Journal(store).open_runs(applied)).items():
                 if st.direction != "up" or st.outcome != "running" or rev in applied or rev in keep:
                     continue
                 ops = self.plan_of(rev).up_for(name)
