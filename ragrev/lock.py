@@ -35,6 +35,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ragrev.errors import LockTimeout, RagrevError
+from ragrev.notice import Notice
+
+#: seconds between two "waiting for the lock" lines on standard error
+NOTICE_EVERY = 5.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -125,6 +129,7 @@ class Leases:
         for store in self.stores:
             store.ensure_meta()
             start = time.monotonic()
+            notice = Notice(NOTICE_EVERY)  # says at once, then every few seconds, who holds the lock
             while True:
                 sent = self.clock()
                 holder = store.lock_try(self.owner, self.lease)
@@ -136,6 +141,7 @@ class Leases:
                 if waited >= self.timeout:
                     self.release()
                     raise LockTimeout(store.name, holder, waited)
+                notice(f"store {store.name!r} is locked by {holder}; waited {waited:.0f}s of {self.timeout:.0f}s")
                 time.sleep(min(self.poll, max(0.0, self.timeout - waited)))
         # one thread per store: a store that is slow to answer never delays another's renewal
         self._threads = [threading.Thread(target=self._renew_loop, args=(store,), name=f"ragrev-lease-{store.name}",

@@ -234,11 +234,15 @@ class MilvusStore(Store):
         if self.client is None:
             if not (self.lite and self._busy is not None):
                 raise StoreUnreachable(f"store {self.name!r} is not connected")
-            start = time.monotonic()
+            from ragrev.notice import Notice
+
+            start, notice = time.monotonic(), Notice()
             while not self._open_lite():
                 waited = time.monotonic() - start
                 if waited >= self.lock_timeout:
                     raise LockTimeout(self.name, self._busy, waited)
+                notice(f"store {self.name!r}: its Milvus Lite file is held by {self._busy}; "
+                       f"waited {waited:.0f}s of {self.lock_timeout:.0f}s")
                 time.sleep(0.25)
         return self.client
 

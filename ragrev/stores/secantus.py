@@ -15,16 +15,19 @@ directory (the second gets ``EBUSY``). The process that owns the directory
 writes its address to ``dir/ragrev-secantus.json``; a second ragrev process
 finds the directory busy, reads that file and connects to the owner's server
 instead, so both see the same data and the store's lock decides who
-migrates (the other waits and exits 3 naming the holder). The owner does not
-stop its server while another ragrev process uses it — holds a lease through
-it (e.g. the owner is the runner that lost the lock and the winner works
-through its server) or is busy planning: its last :func:`release` then leaves
-the server running, and the process, at exit, waits until they are done.
-When the owner stops, a sharer's next :func:`acquire` takes the directory
-over (an idle sharer's next lock attempt does so by itself). A directory
-held by a process that wrote no address (a standalone ``python -m secantus``)
-is reported as :class:`DirectoryBusy` (exit 3): connect to it with its
-``mongodb://`` URL instead.
+migrates. A sharing process holds a shared ``flock`` on
+``dir/ragrev-secantus.users`` from its connection to its close (the kernel
+drops it if the process dies); the owner stops its server only once it holds
+that file exclusively. So the server outlives every ragrev process using it:
+an owner done with it (its last :func:`release`) leaves it running while a
+sharer holds on, and at exit waits for the last one, saying so on standard
+error at once and every few seconds (a second Ctrl-C stops waiting). A
+sharer that comes while the owner is stopping waits for it to finish, then
+opens the directory itself. When the owner was killed, a sharer's next lock
+attempt takes the directory over. A directory held by a process that wrote
+no address (a standalone ``python -m secantus``) is reported as
+:class:`DirectoryBusy` (exit 3): connect to it with its ``mongodb://`` URL
+instead.
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ from ragrev.lock import pid_alive
 
 ADDRESS_FILE = "ragrev-secantus.json"
 START_LOCK = "ragrev-secantus.lock"
+#: held shared (``flock``) by every process using another's server, exclusively by the owner stopping it
+USERS_FILE = "ragrev-secantus.users"
 #: ``secantus:///:memory:``: an ephemeral store, shared within the process, gone when it stops
 MEMORY = ":memory:"
 #: how long a second process waits for the owner of a busy directory to publish its address
@@ -90,112 +95,130 @@ def acquire(path: str, store: str = "", cache_size: str | None = None) -> tuple[
             if emb is not None:
                 _servers[real] = emb
                 return emb.uri, True
-        uri = peer_uri(real) if real != MEMORY else None
-        if uri:
-            return uri, False
+        if real != MEMORY:
+            fd = _share(real)
+            if fd is not None:
+                uri = peer_uri(real)
+                if uri:
+                    with _lock:
+                        _shares.setdefault(real, []).append(fd)
+                    return uri, False
+                _close(fd)
         if time.monotonic() > deadline:
             raise DirectoryBusy(store, real, PEER_WAIT)
         time.sleep(0.1)
 
 
 def release(path: str, owned: bool) -> None:
-    """Drop one reference; the last one stops the server and removes its address file."""
-    if not owned:
-        return
+    """Drop one reference. A sharer's drops its hold on the owner's server; the
+    owner's last one stops the server and removes its address file, unless
+    another process still shares it (then the server stops at exit, once
+    the last sharer is done)."""
     real = path if path == MEMORY else os.path.realpath(path)
+    if not owned:
+        _unshare(real)
+        return
     with _lock:
         emb = _servers.get(real)
         if emb is None:
             return
         emb.refs -= 1
-        if emb.refs > 0 or _peers(emb):  # still used here, or by other processes: stopped at exit
+        if emb.refs > 0:
+            return
+        fd = _exclusive(real)
+        if fd is _SHARED:  # used by other processes: stopped at exit (see _stop_all)
             return
         del _servers[real]
-    _stop(emb)
-
-
-def _peers(emb: _Embedded) -> bool:
-    """Whether another ragrev process is using ``emb``'s server: connected
-    (a client whose handshake names the application ``ragrev``, the Mongo
-    adapter's ``appname``, on a port that is not one of this process's
-    sockets) and either holding an unexpired lease in one of its databases or
-    having sent a command in the last ``ACTIVE`` seconds (planning a run).
-    An idle sharer is not waited for: its next lock attempt takes the
-    directory over. False where ``/proc`` cannot tell."""
-    if emb.path == MEMORY:
-        return False
-    own = _own_ports()
-    if own is None:
-        return False
-    now, connected, active = time.time(), False, False
-    for info in emb.server.connections.snapshot():
-        app = ((info.client_metadata or {}).get("application") or {}).get("name")
-        if app == "ragrev" and info.peer_addr and info.peer_addr[1] not in own:
-            connected = True
-            active = active or (info.last_cmd_at is not None and now - info.last_cmd_at < ACTIVE)
-    return connected and (active or _peer_lease(emb))
-
-
-#: seconds since its last command during which a sharing process counts as busy
-ACTIVE = 2.0
-
-
-def _peer_lease(emb: _Embedded) -> bool:
-    """An unexpired ragrev lease of another process in a database of ``emb``'s server."""
-    import datetime as dt
-
-    import pymongo
-
-    client = pymongo.MongoClient(emb.uri, serverSelectionTimeoutMS=2000)
     try:
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        for name in client.list_database_names():
-            lock = client[name]["ragrev_lock"].find_one({"_id": "lock"})
-            owner, expires = (lock or {}).get("owner"), (lock or {}).get("expires")
-            if owner and f":{os.getpid()}:" not in owner and expires is not None and expires > now:
-                return True
-        return False
-    except Exception:  # cannot tell: do not keep the process alive for it
-        return False
+        _stop(emb)
     finally:
-        client.close()
+        _close(fd)
 
 
-def _own_ports() -> set[int] | None:
-    """Local TCP ports of this process's sockets (Linux ``/proc``), None elsewhere."""
+#: ``path -> descriptors`` of this process's holds on servers other processes own
+_shares: dict[str, list[int]] = {}
+#: returned by :func:`_exclusive` when another process shares the server
+_SHARED = -2
+
+
+def _share(path: str) -> int | None:
+    """Take a shared hold on ``path``'s server (``flock(LOCK_SH)`` on
+    :data:`USERS_FILE`); None while its owner is stopping it (holds the file
+    exclusively). The owner stops its server only with the file held
+    exclusively, so a server a process holds a share of keeps running."""
+    import fcntl
+
     try:
-        fds = os.listdir("/proc/self/fd")
+        fd = os.open(os.path.join(path, USERS_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return -1  # a read-only directory: no protocol possible; share without a hold
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unshare(path: str) -> None:
+    with _lock:
+        fds = _shares.get(path) or []
+        fd = fds.pop() if fds else None
+        if not fds:
+            _shares.pop(path, None)
+    _close(fd)
+
+
+def _close(fd) -> None:
+    if isinstance(fd, int) and fd >= 0:
+        try:
+            os.close(fd)  # drops the flock
+        except OSError:
+            pass
+
+
+def _exclusive(path: str):
+    """The owner's exclusive hold on :data:`USERS_FILE` (a descriptor, or None
+    without one: ``:memory:``, a read-only directory), or :data:`_SHARED`
+    while another process holds a share."""
+    import fcntl
+
+    if path == MEMORY:
+        return None
+    try:
+        fd = os.open(os.path.join(path, USERS_FILE), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
-    inodes = set()
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    ports = set()
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) > 9 and cols[9] in inodes:
-                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def _linger(emb: _Embedded, poll: float = 0.1) -> None:
-    """Keep serving while another ragrev process uses the server (see :func:`_peers`)."""
     try:
-        while _peers(emb):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return _SHARED
+    return fd
+
+
+#: seconds between two "waiting" lines on standard error
+NOTICE_EVERY = 5.0
+
+
+def _wait_exclusive(emb: "_Embedded", poll: float = 0.1):
+    """At exit: wait until no other process shares ``emb``'s server (saying so
+    on standard error at once and every :data:`NOTICE_EVERY` seconds); the
+    exclusive descriptor, or None when waiting was cut short by Ctrl-C."""
+    from ragrev.notice import Notice
+
+    notice = Notice(NOTICE_EVERY)
+    start = time.monotonic()
+    try:
+        while True:
+            fd = _exclusive(emb.path)
+            if fd is not _SHARED:
+                return fd
+            notice(f"keeping the embedded SecantusDB server of {emb.path} running while another ragrev process "
+                   f"uses it ({time.monotonic() - start:.0f}s); Ctrl-C stops it now")
             time.sleep(poll)
     except KeyboardInterrupt:  # a second Ctrl-C stops waiting
-        pass
+        return None
 
 
 def peer_uri(path: str) -> str | None:
@@ -333,6 +356,12 @@ def _stop_all() -> None:
     with _lock:
         running = list(_servers.values())
         _servers.clear()
+        for path in list(_shares):  # this process's own holds on other servers first: no deadlock
+            for fd in _shares.pop(path):
+                _close(fd)
     for emb in running:
-        _linger(emb)
-        _stop(emb)
+        fd = _wait_exclusive(emb)
+        try:
+            _stop(emb)
+        finally:
+            _close(fd)

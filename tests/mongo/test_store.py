@@ -167,18 +167,48 @@ def test_embedded_store_two_processes_share_one_directory(tmp_path):
 
 
 @embedded_only
-def test_embedded_sharer_takes_over_when_the_owner_stops(tmp_path):
+def test_embedded_server_outlives_its_owner_while_another_process_uses_it(tmp_path):
+    """Issue 12 part 2: the owner, done with the store, keeps its server
+    running (and says so) while a sharer holds on; before, it stopped it and
+    the sharer's next read failed with ServerSelectionTimeoutError."""
     url = f"secantus:///{tmp_path}/docs"
-    owner = subprocess.Popen([sys.executable, "-c", HOLD, url, "owner", "1.5"], stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen([sys.executable, "-c", HOLD, url, "owner", "0.2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert owner.stdout.readline().strip() == "ready"
+    s = open_store(StoreConfig("docs", url, "mongo", {"database": "rag", "timeout": "1s"}))
+    s.connect()
+    try:
+        assert s._embedded[1] is False  # connected to the owner's server
+        time.sleep(3.0)  # idle, well past the owner's end of work
+        assert owner.poll() is None, owner.stderr.read()
+        s.ensure_meta()
+        assert s.lock_try("me", 30) is None
+        s.db.notes.insert_one({"_id": "from-sharer"})
+        s.lock_release("me")
+    finally:
+        s.close()
+    assert owner.wait(timeout=60) == 0
+    assert "keeping the embedded SecantusDB server" in owner.stderr.read()
+    s.connect()  # the owner is gone: this process opens the directory
+    try:
+        assert s._embedded[1] is True
+        assert {d["_id"] for d in s.db.notes.find()} == {"from-owner", "from-sharer"}
+    finally:
+        s.close()
+
+
+@embedded_only
+def test_embedded_sharer_takes_over_when_the_owner_is_killed(tmp_path):
+    url = f"secantus:///{tmp_path}/docs"
+    owner = subprocess.Popen([sys.executable, "-c", HOLD, url, "owner", "600"], stdout=subprocess.PIPE, text=True)
     assert owner.stdout.readline().strip() == "ready"
     s = open_store(StoreConfig("docs", url, "mongo", {"database": "rag", "timeout": "1s"}))
     s.connect()
     try:
         assert s._embedded[1] is False  # connected to the owner's server
         s.ensure_meta()
-        assert s.lock_try("me", 30) is None
-        s.lock_release("me")
-        owner.wait(timeout=120)  # its server stops once connections drain: slow on a loaded machine
+        owner.kill()
+        owner.wait(timeout=30)
         assert s.lock_try("me", 30) is None  # the owner is gone: reopened the directory here
         assert s._embedded[1] is True
         assert s.db.notes.find_one({"_id": "from-owner"})

@@ -23,10 +23,14 @@ TRIALS = 4
 ORDERS = (("meta", "vectors", "docs"), ("docs", "meta", "vectors"))
 
 
-def race(harness, index: int, offset: float) -> tuple[list, dict]:
+WAITING = "ragrev: waiting: "
+
+
+def race(harness, index: int, offset: float, lock_timeout: str = "2s", name: str = "race") -> tuple[list, dict]:
     """Start two runners ``offset`` seconds apart; their (exit code, pid,
-    stderr lines that are not progress events), and the project's config."""
-    config = harness.project(harness.workdir / f"race-{index}", lock_timeout="2s", order=ORDERS[index % 2])
+    stderr lines that are neither progress events nor waiting notices, the
+    waiting notices), and the project's config."""
+    config = harness.project(harness.workdir / f"{name}-{index}", lock_timeout=lock_timeout, order=ORDERS[index % 2])
     procs = []
     for k in range(2):
         if k:
@@ -39,7 +43,8 @@ def race(harness, index: int, offset: float) -> tuple[list, dict]:
         code = proc.wait(timeout=300)
         err.close()
         lines = [ln for ln in open(err.name).read().splitlines() if ln.strip() and not _is_event(ln)]
-        out.append((code, proc.pid, lines))
+        out.append((code, proc.pid, [ln for ln in lines if not ln.startswith(WAITING)],
+                    [ln for ln in lines if ln.startswith(WAITING)]))
     return out, config
 
 
@@ -54,13 +59,18 @@ def _is_event(line: str) -> bool:
 def test_two_runners_at_once_one_applies_the_other_exits_3_naming_it(harness, index):
     offset = round(random.Random(f"race:{index}").uniform(0.0, 0.3), 3)
     results, config = race(harness, index, offset)
-    codes = sorted(code for code, _, _ in results)
+    codes = sorted(code for code, *_ in results)
     assert codes == [0, 3], f"exit codes {codes} (offset {offset}s): {results}"
-    (_, winner, _), (_, _, lines) = sorted(results, key=lambda r: r[0])
+    (_, winner, _, _), (_, _, lines, waits) = sorted(results, key=lambda r: r[0])
+    assert waits and ("locked by" in waits[0] or "held by" in waits[0]), f"the loser said nothing while waiting: {waits}"
     assert len(lines) == 1 and "Traceback" not in lines[0], lines
     assert lines[0].startswith("ragrev: error: ") and "locked by" in lines[0], lines[0]
     assert f":{winner}:" in lines[0] or f"pid {winner}" in lines[0], f"the holder is {winner}: {lines[0]}"
 
+    _applied_once(harness, config)
+
+
+def _applied_once(harness, config) -> None:
     assert not hashes.diff(harness.reference.final, hashes.snapshot(config))
     for store, records in hashes.journals(config).items():
         done = hashes.applications(records)
@@ -68,3 +78,26 @@ def test_two_runners_at_once_one_applies_the_other_exits_3_naming_it(harness, in
         runs = [r for r in records if r.get("type") == "run" and r.get("direction") == "up"]
         assert len(runs) == len({r["revision"] for r in runs}), f"store {store}: a revision was run twice"
         assert {r["outcome"] for r in runs} == {"done"}
+
+
+#: second-runner start offsets (seconds): at once, while the first plans, and well into its steps
+OFFSETS = (0.2, 1.5, 4.0, 6.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(OFFSETS)))
+def test_a_runner_that_waits_for_the_lock_never_crashes(harness, index):
+    """Issue 12 part 2: with a lock_timeout long enough to wait, the second
+    runner waits (saying so on stderr) and then finds nothing to do, exit 0;
+    before the fix it crashed with a pymongo ServerSelectionTimeoutError
+    (exit 1) when the first runner, owner of the embedded SecantusDB it
+    shared, stopped the server at exit."""
+    offset = OFFSETS[index] + round(random.Random(f"wait:{index}").uniform(0.0, 0.2), 3)
+    results, config = race(harness, index, offset, lock_timeout="300s", name="wait")
+    for code, pid, lines, waits in results:
+        assert code in (0, 3), f"runner {pid} exited {code} (offset {offset}s): {lines}"
+        assert not any("Traceback" in ln for ln in lines), lines
+        assert not lines or all(ln.startswith("ragrev: error: ") and "locked by" in ln for ln in lines), lines
+    assert sorted(code for code, *_ in results) == [0, 0], results
+    assert any(waits for *_, waits in results), "neither runner said it was waiting"
+    _applied_once(harness, config)
