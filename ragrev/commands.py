@@ -9,6 +9,7 @@ that need them.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import shutil
 from pathlib import Path
 
@@ -66,9 +67,16 @@ def revision(config: Config, message: str, template: str | None = None, head: st
     return _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template)
 
 
+#: what ``--rev-id`` may hold: it becomes a file name and a Python string
+_REV_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*")
+
+
 def _check_new(graph: RevisionMap, rev_id: str, parents, branch_label, deps) -> None:
     """Refuse (before writing) a revision the graph would reject: an id taken,
-    reserved or with ``@+-:``, a label taken, a cycle..."""
+    reserved or with ``@+-:``, a label taken, a cycle... and an id that is
+    not a plain name (``../x``: it becomes the file name)."""
+    if not _REV_ID.fullmatch(rev_id) or ".." in rev_id:
+        raise BadInput(f"revision id {rev_id!r}: use letters, digits, '_' and '.' only (it names the file)")
     if rev_id in graph.revisions:
         raise BadInput(f"revision id {rev_id!r} already exists")
     new = Revision(rev_id, tuple(parents), branch_label or (), deps, path="(new revision)")
@@ -93,10 +101,14 @@ def merge(config: Config, message: str, revisions: list[str], rev_id: str | None
 
 def _write_revision(config, scripts, rev_id, message, parents, branch_label, deps, template) -> Path:
     path = scripts.new_file_path(rev_id, message, config.file_template)
+    directory = config.script_location.resolve()
+    if directory not in path.resolve().parents:
+        raise BadInput(f"the new revision file {path} would be outside {config.script_location}; "
+                       f"check --rev-id and file_template")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = render_revision(
         template or "generic", config.templates_dir,
-        rev_id=rev_id, message=message, down_revision=_literal(parents), revises=", ".join(parents),
+        rev_id=rev_id, message=_docstring_safe(message), down_revision=_literal(parents), revises=", ".join(parents),
         branch_labels=repr(branch_label) if branch_label else "None", depends_on=_literal(deps),
         create_date=_dt.datetime.now(_dt.timezone.utc).isoformat(sep=" ", timespec="seconds"),
         stores=list(config.stores), store_kinds={n: s.kind for n, s in config.stores.items()},
@@ -113,6 +125,13 @@ def _after_write(config: Config) -> None:
     except ImportError:  # pragma: no cover - the integrity file is optional
         return
     integrity.write_sum(config.script_location)
+
+
+def _docstring_safe(message: str) -> str:
+    """``message`` as text inside a ``\"\"\"`` docstring: backslashes and
+    double quotes escaped, so that no message ends the docstring and becomes
+    code (Python reads the escapes back as the message)."""
+    return message.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _literal(ids) -> str:

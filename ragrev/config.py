@@ -34,7 +34,6 @@ _SQL_DIALECTS = {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle
 #: embedded schemes whose URL carries a file system path
 _PATH_SCHEMES = {"milvus-lite", "secantus", "sqlite"}
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -50,19 +49,51 @@ def parse_duration(value, what: str = "duration") -> float:
 
 
 def expand_vars(text: str, where: str, environ=None) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; a missing variable without
-    default is a :class:`ConfigError` naming it."""
+    """Replace ``${VAR}`` and ``${VAR:-default}``; the default may itself hold
+    ``${...}`` (``${A:-${B:-x}}``), expanded only when used. A missing
+    variable without default, or a ``${`` that does not close, is a
+    :class:`ConfigError` naming it."""
     env = os.environ if environ is None else environ
-
-    def sub(m):
-        name, default = m.group(1), m.group(2)
+    out, i = [], 0
+    while True:
+        j = text.find("${", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        end = _closing(text, j + 2)
+        if end < 0:
+            raise ConfigError(f"{where}: unclosed '${{' in {mask_url(text)!r}")
+        body = text[j + 2:end]
+        name, sep, default = body.partition(":-")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"{where}: bad variable reference '${{{mask_url(body)}}}': write ${{NAME}} or "
+                              f"${{NAME:-default}}")
         if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
+            out.append(env[name])
+        elif sep:
+            out.append(expand_vars(default, where, env))
+        else:
+            raise ConfigError(f"{where}: environment variable {name} is not set "
+                              f"(write ${{{name}:-default}} to give a default)")
+        i = end + 1
 
-    return _VAR.sub(sub, text)
+
+def _closing(text: str, start: int) -> int:
+    """Index of the ``}`` closing a ``${`` whose body starts at ``start`` (-1 if none)."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
 
 
 def scheme_of(url: str) -> str:
@@ -84,24 +115,56 @@ def store_kind(url: str) -> str:
     )
 
 
-_USERINFO = re.compile(r"^([a-zA-Z0-9+.\-]+://)([^:/@]*):([^@/]*)@")
-_SECRET_PARAMS = re.compile(r"([?&](?:password|token|secret|api_key|apikey)=)([^&]*)", re.I)
+#: query parameters whose value is a secret (any name holding one of these words, any case):
+#: ``password``, ``sslpassword``, ``tlsCertificateKeyFilePassword``, ``token``, ``access_token``,
+#: ``secret``, ``api_key``, ``apikey``, ``sas``...
+_SECRET_PARAMS = re.compile(
+    r"([?&;][^=&;#]*(?:pass|pwd|token|secret|api_?key|credential|signature|sas)[^=&;#]*=)([^&;#]*)", re.I)
+
+
+def _userinfo(url: str) -> tuple[int, int] | None:
+    """Where the password of ``url``'s ``user:password@`` is (start, end), or None.
+
+    The authority ends at the *last* ``@`` before the query, so a password
+    holding ``/``, ``@`` or ``:`` unencoded (which drivers' parsers disagree
+    on) is still masked whole; the user name ends at the first ``:``."""
+    if "://" not in url:
+        return None
+    start = url.index("://") + 3
+    query = url.find("?", start)
+    at = url.rfind("@", start, query if query >= 0 else len(url))
+    if at < 0:
+        return None
+    colon = url.find(":", start, at)
+    if colon < 0 or "/" in url[start:colon]:
+        return None
+    return colon + 1, at
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password and token replaced by ``***``."""
-    url = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", url)
+    """The URL with its password and secret query parameters replaced by ``***``."""
+    span = _userinfo(url)
+    if span and span[1] > span[0]:
+        url = url[:span[0]] + "***" + url[span[1]:]
     return _SECRET_PARAMS.sub(lambda m: m.group(1) + "***", url)
 
 
 def secrets_of(url: str) -> list[str]:
-    """The secret parts of a URL (for scrubbing error messages from drivers)."""
+    """The secret parts of a URL, as written and percent-decoded (for
+    scrubbing error messages from drivers, which print either)."""
+    from urllib.parse import unquote, unquote_plus
+
     found = []
-    m = _USERINFO.match(url)
-    if m and m.group(3):
-        found.append(m.group(3))
+    span = _userinfo(url)
+    if span and span[1] > span[0]:
+        found.append(url[span[0]:span[1]])
     found += [m.group(2) for m in _SECRET_PARAMS.finditer(url) if m.group(2)]
-    return found
+    out = []
+    for f in found:
+        for form in (f, unquote(f), unquote_plus(f)):
+            if form and form not in out:
+                out.append(form)
+    return out
 
 
 #: every secret seen in a loaded configuration, for :func:`scrub`
@@ -202,11 +265,66 @@ def load_config(explicit: str | os.PathLike | None = None, environ=None) -> Conf
     path = find_config(explicit)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
     return parse_config(data, path, environ)
+
+
+#: the keys of ``[ragrev]``
+RAGREV_KEYS = ("script_location", "file_template", "lock_timeout", "lock_lease")
+#: the keys of a ``[stores.NAME]`` table, by store kind (``url`` and ``lock_timeout`` for all)
+STORE_KEYS = {
+    "milvus": ("connect_timeout",),
+    "mongo": ("database", "timeout", "cache_size"),
+    "sql": ("transaction",),
+}
+_COMMON_STORE_KEYS = ("url", "lock_timeout")
+_DURATION_KEYS = {"lock_timeout", "lock_lease", "connect_timeout", "timeout"}
+
+
+def _unknown_key(where: str, key: str, known, every=()) -> ConfigError:
+    """``unknown key 'databse' (did you mean 'database'?)``: the closest key
+    (``difflib``) among ``known``, else among ``every`` (a key of another
+    store kind), named as such."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if not close and every:
+        other = difflib.get_close_matches(key, list(every), n=1, cutoff=0.8)
+        hint = f" ({other[0]!r} is not an option of this kind of store)" if other else ""
+    return ConfigError(f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+
+
+def _check_url(url: str, where: str) -> None:
+    """A network URL whose port is not a number, or that names no host, is
+    bad input (drivers fail on it later, with a traceback)."""
+    from urllib.parse import urlsplit
+
+    scheme = scheme_of(url)
+    if scheme.split("+", 1)[0] in _PATH_SCHEMES:
+        return
+    try:
+        parts = urlsplit(mask_url(url))
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as e:
+        raise ConfigError(f"{where}: bad URL {mask_url(url)!r}: {e}") from None
+
+
+def _check_option(key: str, value, where: str, kind: str):
+    if key in _DURATION_KEYS:
+        seconds = parse_duration(value, f"{key} in {where}")
+        if seconds < 0:
+            raise ConfigError(f"{where}: {key} must not be negative")
+        if key != "lock_timeout" and seconds <= 0:
+            raise ConfigError(f"{where}: {key} must be more than 0s")
+    elif key in ("database", "cache_size", "transaction") and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where}: {key} must be a non-empty string, not {value!r}")
 
 
 def parse_config(data: dict, path: Path, environ=None) -> Config:
@@ -216,15 +334,26 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
         raise ConfigError(f"{path}: [ragrev] must be a table")
     unknown_top = set(data) - {"ragrev", "stores", "test"}
     if unknown_top:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_top))}; "
+        key = sorted(unknown_top)[0]
+        import difflib
+
+        close = difflib.get_close_matches(key, ["ragrev", "stores", "test"], n=1, cutoff=0.6)
+        hint = f" (did you mean [{close[0]}]?)" if close else ""
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown_top))}{hint}; "
                           f"expected [ragrev], [stores.NAME] and [test]")
     if not isinstance(data.get("test", {}), dict):
         raise ConfigError(f"{path}: [test] must be a table")
+    for key in section:
+        if key not in RAGREV_KEYS:
+            raise _unknown_key(f"{path}: [ragrev]", key, RAGREV_KEYS)
 
     def opt(key, default):
         value = section.get(key, default)
         return expand_vars(value, f"{path}: [ragrev] {key}", environ) if isinstance(value, str) else value
 
+    for key in ("script_location", "file_template"):
+        if not isinstance(section.get(key, ""), str):
+            raise ConfigError(f"{path}: [ragrev] {key} must be a string, not {section[key]!r}")
     script_location = base / opt("script_location", "revisions")
     stores: dict[str, StoreConfig] = {}
     raw_stores = data.get("stores", {})
@@ -238,9 +367,22 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
             raise ConfigError(f"{where}: needs url = \"...\"")
         if not isinstance(table["url"], str):
             raise ConfigError(f"{where}: url must be a string")
-        url = expand_vars(table["url"], where, environ)
-        kind = store_kind(url)
+        url = expand_vars(table["url"], where, environ).strip()
+        if not url:
+            raise ConfigError(f"{where}: url is empty" + (f" ({table['url']} expands to nothing)" if table["url"] else ""))
+        try:
+            kind = store_kind(url)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        _check_url(url, where)
         url = resolve_url_path(url, base)
+        known_keys = _COMMON_STORE_KEYS + STORE_KEYS.get(kind, ())
+        every = {k for keys in STORE_KEYS.values() for k in keys}
+        for key, value in table.items():
+            if key not in known_keys:
+                raise _unknown_key(where, key, known_keys, every)
+            if key != "url":
+                _check_option(key, expand_vars(value, where, environ) if isinstance(value, str) else value, where, kind)
         KNOWN_SECRETS.update(s for s in secrets_of(url) if len(s) >= 3)
         options = {
             k: (expand_vars(v, where, environ) if isinstance(v, str) else v)
@@ -248,14 +390,19 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
             if k != "url"
         }
         stores[name] = StoreConfig(name, url, kind, options)
-    known = {"script_location", "file_template", "lock_timeout", "lock_lease"}
+    lock_lease = parse_duration(opt("lock_lease", "30s"), "lock_lease")
+    if lock_lease <= 0:
+        raise ConfigError(f"{path}: [ragrev] lock_lease must be more than 0s (a lease of {opt('lock_lease', '')!r} "
+                          f"would expire as soon as it is taken)")
+    lock_timeout = parse_duration(opt("lock_timeout", "60s"), "lock_timeout")
+    if lock_timeout < 0:
+        raise ConfigError(f"{path}: [ragrev] lock_timeout must not be negative")
     return Config(
         path=path,
         script_location=script_location,
         stores=stores,
         file_template=opt("file_template", "{rev}_{slug}"),
-        lock_timeout=parse_duration(opt("lock_timeout", "60s"), "lock_timeout"),
-        lock_lease=parse_duration(opt("lock_lease", "30s"), "lock_lease"),
-        options={k: v for k, v in section.items() if k not in known},
+        lock_timeout=lock_timeout,
+        lock_lease=lock_lease,
         test=data.get("test", {}),
     )

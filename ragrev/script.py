@@ -162,7 +162,19 @@ def read_header(path: Path | str) -> Script:
         values = {k: getattr(module, k, None) for k in _HEADER_KEYS}
         return _script(path, values, module.__doc__ or "", module)
     d = _DOCSTRING.match(text)
-    return _script(path, values, d.group(2) if d else "")
+    return _script(path, values, _doc_text(d) if d else "")
+
+
+def _doc_text(m: re.Match) -> str:
+    """The docstring a :data:`_DOCSTRING` match holds, its escapes read as
+    Python does (``ragrev revision`` escapes quotes in messages)."""
+    doc = m.group(2)
+    if "\\" not in doc or m.group(0).lstrip()[:1] in "rR":
+        return doc
+    try:
+        return ast.literal_eval(m.group(1) + doc + m.group(1))
+    except (ValueError, SyntaxError):
+        return doc
 
 
 def _script(path, values, doc, module=None) -> Script:

@@ -96,6 +96,12 @@ class SqlOp(Operation):
     def destructive(self) -> bool:  # type: ignore[override]
         return isinstance(self.mop, (aops.DropTableOp, aops.DropColumnOp, aops.ExecuteSQLOp))
 
+    def validate(self) -> None:
+        """Arguments Alembic accepts while recording but fails on when run
+        (a column given as a string...): an :class:`OperationError` naming the
+        revision's file and line, before any store changes."""
+        _check_mop(self, self.mop)
+
     def params(self) -> dict:
         return {"code": self.code}
 
@@ -152,6 +158,10 @@ class SqlBatch(Operation):
     def __init__(self, table_name: str, schema, kwargs: dict, ops: list):
         self.table_name, self.schema, self.kwargs, self.ops = table_name, schema, kwargs, ops
 
+    def validate(self) -> None:
+        for m in self.ops:
+            _check_mop(self, m)
+
     def params(self) -> dict:
         code = self.__dict__.get("_code")
         if code is None:  # rendered once: the recorded operations are not changed after
@@ -179,6 +189,36 @@ class SqlBatch(Operation):
             raise Irreversible(f"batch_alter_table {self.table_name!r} on store {self.store!r} holds an operation "
                                "with no inverse; write downgrade(op)") from None
         return self.inverse(SqlBatch(self.table_name, self.schema, self.kwargs, rev))
+
+
+def _check_mop(op, m) -> None:
+    import sqlalchemy as sa
+
+    from ragrev.errors import OperationError
+
+    name = _NAMES.get(type(m), type(m).__name__)
+    if isinstance(m, aops.AddColumnOp) and not isinstance(m.column, sa.Column):
+        raise OperationError(f"{op.where()}{name}: the column must be sa.Column('name', type, ...), not {m.column!r}")
+    if isinstance(m, aops.CreateTableOp):
+        for c in m.columns:
+            if not isinstance(c, sa.schema.SchemaItem):
+                raise OperationError(f"{op.where()}{name} {m.table_name!r}: {c!r} is not an sa.Column or a constraint")
+    for attr in ("table_name", "column_name", "new_table_name", "index_name"):
+        value = getattr(m, attr, None)
+        if value is not None and not isinstance(value, str) and not hasattr(value, "key"):
+            raise OperationError(f"{op.where()}{name}: {attr} must be a string, not {value!r}")
+
+
+def tables_used(m) -> list[str]:
+    """The tables (of the default schema) an Alembic operation needs to exist before it runs."""
+    if getattr(m, "schema", None):
+        return []
+    if isinstance(m, (aops.AddColumnOp, aops.DropColumnOp, aops.AlterColumnOp, aops.CreateIndexOp, aops.DropTableOp,
+                      aops.RenameTableOp)):
+        return [m.table_name] if isinstance(m.table_name, str) else []
+    if isinstance(m, aops.BulkInsertOp):
+        return [getattr(m.table, "name", m.table)] if isinstance(getattr(m.table, "name", m.table), str) else []
+    return []
 
 
 def _has_reverse(m) -> bool:

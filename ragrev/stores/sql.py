@@ -39,7 +39,7 @@ from alembic.operations import Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
 
-from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, _has_reverse, render, replay
+from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, _has_reverse, render, replay, tables_used
 
 _meta = sa.MetaData()
 version_table = sa.Table(VERSION_TABLE, _meta, sa.Column("version_num", sa.String(64), primary_key=True))
@@ -333,11 +333,26 @@ class SqlStore(Store):
         return sorted(n for n in names if not n.startswith("ragrev_"))
 
     def preflight(self, ops) -> None:
-        """Chat archive operations (``op.<store>.chats(table)``) need their table
-        before anything runs, unless an earlier step of the run may create it
-        (a ``create_table``/``rename_table`` to that name, or any ``execute``)."""
+        """The tables that SQL operations (``add_column``, ``drop_column``,
+        ``alter_column``, ``create_index``, ``drop_table``, ``rename_table``,
+        ``bulk_insert``, ``batch_alter_table``) and chat archive operations
+        (``op.<store>.chats(table)``) work on must exist before anything runs,
+        unless an earlier step of the run may create them (a
+        ``create_table``/``rename_table`` to that name, or any ``execute``)."""
         tables, created, opaque = None, set(), False
         for op in ops:
+            mops = op.ops if isinstance(op, SqlBatch) else [op.mop] if isinstance(op, SqlOp) else []
+            needed = ([op.table_name] if not op.schema else []) if isinstance(op, SqlBatch) else [t for m in mops for t in tables_used(m)]
+            for table in needed:  # a table the run neither has nor makes first: exit 2 before anything runs
+                if opaque or table in created:
+                    continue
+                if tables is None:
+                    tables = set(sa.inspect(self.conn).get_table_names())
+                    if not self._depth:
+                        self.conn.commit()
+                if table not in tables:
+                    raise OperationError(f"{op.where()}{getattr(op, 'op_name', op.name)}: store {self.name!r} "
+                                         f"has no table {table!r}")
             if isinstance(op, SqlOp):
                 if isinstance(op.mop, aops.CreateTableOp):
                     created.add(op.mop.table_name)

@@ -65,6 +65,7 @@ class Case:
     edit: dict = field(default_factory=dict)      # revision file -> (old, new)
     config: object = None                         # ragrev.toml text -> text
     config_path: str | None = None
+    config_bytes: bytes = b""                     # appended to ragrev.toml as bytes (not UTF-8 text)
 
 
 CASES = [
@@ -91,6 +92,12 @@ CASES = [
          top("op.docs.frobnicate('documents')")),
     Case("wrong-arguments", [r"r6\.py:\d+: create_collection: .*fields"], top("op.vectors.create_collection('x')")),
     Case("sql-op-without-arguments", [r"r6\.py:\d+: .*create_table"], top("op.meta.create_table()")),
+    Case("sql-add-column-given-a-string", [r"r6\.py:\d+: add_column: the column must be sa\.Column"],
+         top("op.meta.add_column('sources', 'note')")),
+    Case("sql-unknown-table", [r"r6\.py:\d+: add_column: store 'meta' has no table 'nope'"],
+         top("op.meta.add_column('nope', sa.Column('note', sa.String))")),
+    Case("sql-unknown-table-in-batch", [r"r6\.py:\d+: batch_alter_table: store 'meta' has no table 'nope'"],
+         top("with op.meta.batch_alter_table('nope') as b:\n    b.add_column(sa.Column('note', sa.String))")),
 
     # --- targets -------------------------------------------------------------------------------
     Case("ambiguous-prefix", [r"ambiguous revision prefix 'r': matches r1, r2"], args=["upgrade", "r"]),
@@ -114,6 +121,32 @@ CASES = [
     Case("no-revision-directory", [r"no revision directory at .*nowhere"],
          config=with_config(replace=('script_location = "revisions"', 'script_location = "nowhere"'))),
     Case("no-config-file", [r"no configuration at .*ragrev\.toml"], config_path="{root}/nowhere/ragrev.toml"),
+    # issue 12 part 5: typos, zero lease, nested defaults, wrong types, bad ports, empty URLs, bad bytes
+    Case("misspelt-ragrev-key", [r"\[ragrev\]: unknown key 'lock_timout' \(did you mean 'lock_timeout'\?\)"],
+         config=with_config(replace=('lock_timeout = "30s"', 'lock_timout = "30s"'))),
+    Case("misspelt-store-key", [r"\[stores\.docs\]: unknown key 'databse' \(did you mean 'database'\?\)"],
+         config=with_config(replace=('database = "rag"', 'databse = "rag"'))),
+    Case("option-of-another-kind", [r"\[stores\.meta\]: unknown key 'database' .*not an option of this kind"],
+         config=with_config(replace=('transaction = "step"', 'database = "x"'))),
+    Case("zero-lease", [r"lock_lease must be more than 0s"],
+         config=with_config(replace=('lock_lease = "1s"', 'lock_lease = "0s"'))),
+    Case("negative-lock-timeout", [r"lock_timeout must not be negative|bad lock_timeout"],
+         config=with_config(replace=('lock_timeout = "30s"', 'lock_timeout = -5'))),
+    Case("nested-default-unset", [r"environment variable RAGREV_NO_B_ZZ is not set"],
+         config=with_config('\n[stores.remote]\nurl = "${RAGREV_NO_A_ZZ:-${RAGREV_NO_B_ZZ}}"\n')),
+    Case("unclosed-variable", [r"unclosed '\$\{'"], config=with_config('\n[stores.remote]\nurl = "${RAGREV_NO_A_ZZ"\n')),
+    Case("invalid-utf8", [r"ragrev\.toml:\d+: not UTF-8 text \(byte 0xff\)"], config_bytes=b"\n# caf\xff\xfe\n"),
+    Case("database-not-a-string", [r"\[stores\.docs\]: database must be a non-empty string, not 5"],
+         config=with_config(replace=('database = "rag"', 'database = 5'))),
+    Case("milvus-port-not-a-number", [r"\[stores\.remote\]: bad URL 'milvus://host:notaport'"],
+         config=with_config('\n[stores.remote]\nurl = "milvus://host:notaport"\n')),
+    Case("mongo-port-not-a-number", [r"\[stores\.remote\]: bad URL 'mongodb://u:\*\*\*@host:99999999/x'"],
+         config=with_config('\n[stores.remote]\nurl = "mongodb://u:s3cr3t-pw@host:99999999/x"\n')),
+    Case("empty-url", [r"\[stores\.remote\]: url is empty"], config=with_config('\n[stores.remote]\nurl = ""\n')),
+    Case("url-variable-empty", [r"\[stores\.remote\]: url is empty \(\$\{RAGREV_NO_A_ZZ:-\} expands to nothing\)"],
+         config=with_config('\n[stores.remote]\nurl = "${RAGREV_NO_A_ZZ:-}"\n')),
+    Case("revision-id-outside-the-folder", [r"revision id '\.\./\.\./x'"],
+         args=["revision", "-m", "x", "--rev-id", "../../x"]),
 
     # --- schemas (MongoDB) ------------------------------------------------------------------------
     Case("set-schema-invalid", [r"r6\.py:\d+: set_schema: invalid JSON Schema"],
@@ -233,6 +266,8 @@ def reset(config, case: Case) -> None:
         (root / "revisions" / name).write_text(text)
     if case.config is not None:
         config.write_text(case.config(config.read_text()))
+    if case.config_bytes:
+        config.write_bytes(config.read_bytes() + case.config_bytes)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
