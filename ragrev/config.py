@@ -119,7 +119,8 @@ def store_kind(url: str) -> str:
 #: ``password``, ``sslpassword``, ``tlsCertificateKeyFilePassword``, ``token``, ``access_token``,
 #: ``secret``, ``api_key``, ``apikey``, ``sas``...
 _SECRET_PARAMS = re.compile(
-    r"([?&;][^=&;#]*(?:pass|pwd|token|secret|api_?key|credential|signature|sas)[^=&;#]*=)([^&;#]*)", re.I)
+    r"([?&;][^=&;#]*(?:pass|pwd|token|secret|api_?key|credential|signature|sas|authmechanismproperties)[^=&;#]*=)"
+    r"([^&;#]*)", re.I)
 
 
 def _userinfo(url: str) -> tuple[int, int] | None:
@@ -171,6 +172,16 @@ def secrets_of(url: str) -> list[str]:
 KNOWN_SECRETS: set[str] = set()
 
 
+def register_secrets(*values) -> None:
+    """Add secrets a driver's own URL parser found (``ragrev.stores``) to
+    those :func:`scrub` masks."""
+    from urllib.parse import unquote
+
+    for v in values:
+        if isinstance(v, str) and len(v) >= 3:
+            KNOWN_SECRETS.update({v, unquote(v)})
+
+
 def scrub(text: str) -> str:
     """``text`` with every secret of the loaded configurations masked."""
     for secret in sorted(KNOWN_SECRETS, key=len, reverse=True):
@@ -216,10 +227,10 @@ class StoreConfig:
         return self.url.split("://", 1)[1][1:].split("?", 1)[0]
 
     def scrub(self, text: str) -> str:
-        """``text`` with this store's secrets masked (for driver messages)."""
-        for secret in secrets_of(self.url):
+        """``text`` with this store's secrets (and every other known one) masked (for driver messages)."""
+        for secret in sorted(secrets_of(self.url), key=len, reverse=True):
             text = text.replace(secret, "***")
-        return text
+        return scrub(text)
 
 
 @dataclass
@@ -310,10 +321,12 @@ def _check_url(url: str, where: str) -> None:
     if scheme.split("+", 1)[0] in _PATH_SCHEMES:
         return
     try:
-        parts = urlsplit(mask_url(url))
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as e:
-        raise ConfigError(f"{where}: bad URL {mask_url(url)!r}: {e}") from None
+        urlsplit(url).port  # noqa: B018 - raises ValueError on a bad port, as the drivers' parsers do
+    except ValueError:
+        hint = ""
+        if _userinfo(url):
+            hint = " (a password holding '/', '@', ':' or '%' must be percent-encoded: %2F, %40, %3A, %25)"
+        raise ConfigError(f"{where}: bad URL {mask_url(url)!r}: its port is not a number from 0 to 65535{hint}") from None
 
 
 def _check_option(key: str, value, where: str, kind: str):

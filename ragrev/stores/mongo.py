@@ -95,6 +95,17 @@ class MongoStore(Store):
         opts = self.config.options
         timeout_ms = int(parse_duration(opts.get("timeout", "5s"), "timeout") * 1000)
         url = self.config.url
+        if url.lower().startswith("mongodb://"):  # (not +srv: parsing that one resolves DNS)
+            try:  # pymongo's own reading of the URL: its password is masked in every message
+                from pymongo.uri_parser import parse_uri
+
+                from ragrev.config import register_secrets
+
+                parsed = parse_uri(url, validate=False, warn=True)
+                register_secrets(parsed.get("password"), *(str(v) for v in
+                                 ((parsed.get("options") or {}).get("authmechanismproperties") or {}).values()))
+            except Exception:  # MongoClient below says what is wrong with it
+                pass
         if self.embedded:
             uri, owned = secantus.acquire(self.config.path, self.name, opts.get("cache_size"))
             self._embedded = (self.config.path, owned)

@@ -79,6 +79,12 @@ class SqlStore(Store):
     def connect(self) -> None:
         url = self.config.url
         try:
+            from ragrev.config import register_secrets
+
+            register_secrets(sa.engine.make_url(url).password)  # SQLAlchemy's own reading of the URL
+        except (sa.exc.ArgumentError, ValueError):
+            raise ConfigError(f"store {self.name!r}: SQLAlchemy cannot parse the URL {self.config.display_url}") from None
+        try:
             if url.startswith("sqlite"):
                 if self.config.path not in ("", ":memory:"):
                     Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
