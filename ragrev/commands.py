@@ -75,12 +75,12 @@ def _check_new(graph: RevisionMap, rev_id: str, parents, branch_label, deps) -> 
     """Refuse (before writing) a revision the graph would reject: an id taken,
     reserved or with ``@+-:``, a label taken, a cycle... and an id that is
     not a plain name (``../x``: it becomes the file name)."""
-    if not _REV_ID.fullmatch(rev_id) or ".." in rev_id:
-        raise BadInput(f"revision id {rev_id!r}: use letters, digits, '_' and '.' only (it names the file)")
     if rev_id in graph.revisions:
         raise BadInput(f"revision id {rev_id!r} already exists")
     new = Revision(rev_id, tuple(parents), branch_label or (), deps, path="(new revision)")
     RevisionMap(lambda: [*graph.revisions.values(), new]).heads  # noqa: B018 - validates
+    if not _REV_ID.fullmatch(rev_id) or ".." in rev_id:
+        raise BadInput(f"revision id {rev_id!r}: use letters, digits, '_' and '.' only (it names the file)")
 
 
 def merge(config: Config, message: str, revisions: list[str], rev_id: str | None = None) -> Path:

@@ -86,13 +86,43 @@ def read_graph(files) -> tuple[RevisionMap | None, list[Finding]]:
 
 # --- check ----------------------------------------------------------------------------------
 
-def check(config, with_stores: bool = False, store_names=None) -> dict:
-    """Everything ``ragrev check`` verifies, as data (see the module docstring)."""
+def check(config, with_stores: bool = False, store_names=None, isolate: bool = True) -> dict:
+    """Everything ``ragrev check`` verifies, as data (see the module docstring).
+
+    With ``isolate`` (the default) the revision files are loaded in a child
+    process without the stores' secrets (:mod:`ragrev.isolation`); with
+    ``--stores`` this process then compares the child's checksums with each
+    store's journal."""
+    if not isolate:
+        return check_report(config, with_stores, store_names)[0]
+    from types import SimpleNamespace
+
+    from ragrev import isolation
+    from ragrev.graph import Revision
+
+    answer = isolation.run(config, "check")
+    report = answer["report"]
+    if (with_stores or store_names) and answer["graph"] is not None:
+        heads = answer["graph"]
+        graph = RevisionMap(lambda: [Revision(g["revision"], tuple(g["down_revision"]), tuple(g["branch_labels"]),
+                                              tuple(g["depends_on"]), path=g["path"]) for g in heads])
+        plans = {rid: SimpleNamespace(checksum=c, script=SimpleNamespace(path=Path(answer["paths"][rid])))
+                 for rid, c in answer["checksums"].items()}
+        extra = applied_edits(config, graph, plans, store_names)
+        _relativize(extra, config.directory)
+        report["findings"] += [f.to_json() for f in extra]
+        report["ok"] = not report["findings"]
+        report["stores_checked"] = True
+    return report
+
+
+def check_report(config, with_stores: bool = False, store_names=None):
+    """``(report, plans, graph)`` of :func:`check`, in this process."""
     from ragrev.script import ScriptDirectory
 
     root = config.directory
     graph, problems = read_graph(ScriptDirectory(config.script_location).files())
-    result = LintResult(findings=problems)
+    result, plans = LintResult(findings=problems), []
     if graph is not None:
         try:
             sums = integrity.verify_sum(config.script_location)
@@ -116,7 +146,7 @@ def check(config, with_stores: bool = False, store_names=None) -> dict:
         "stores_checked": bool(with_stores or store_names),
         "findings": [f.to_json() for f in result.findings],
         "allowed": [f.to_json() for f in result.allowed],
-    }
+    }, plans, graph
 
 
 def applied_edits(config, graph, plans: dict, store_names=None) -> list[Finding]:
@@ -198,10 +228,16 @@ def _norm(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
-def review(config, base: str | None = None) -> dict:
+def review(config, base: str | None = None, isolate: bool = True) -> dict:
     """Review the revisions of the working tree against the merge base of
     ``HEAD`` and ``base`` (default: the first of origin/HEAD, origin/main,
-    main, origin/master, master that exists). See the module docstring."""
+    main, origin/master, master that exists). See the module docstring.
+    With ``isolate`` (the default) it runs in a child process without the
+    stores' secrets (:mod:`ragrev.isolation`): it loads revision files."""
+    if isolate:
+        from ragrev import isolation
+
+        return isolation.run(config, "review", base=base)["report"]
     from ragrev.script import ScriptDirectory
 
     ref, ref_commit, merge_base, work_tree, rel_dir = _locate(config, base)

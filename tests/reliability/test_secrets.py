@@ -20,6 +20,7 @@ reached, with passwords in ``mongodb://``, ``milvus://``, ``milvus+https://
 """
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -211,3 +212,47 @@ def test_nested_variable_defaults_expand():
     assert expand_vars("${A:-${B:-x}}/${C:-y}", "w", {"B": "b"}) == "b/y"
     assert expand_vars("${A:-${B:-x}}", "w", {}) == "x"
     assert expand_vars("${A:-${B}}", "w", {"A": "a"}) == "a"  # the default is not expanded when unused
+
+
+SPY = '''
+import json, os, sys
+from pathlib import Path
+
+import ragrev.config
+
+Path(os.environ.get("RAGREV_SPY_OUT", "/nonexistent")).write_text(json.dumps({
+    "environ": dict(os.environ), "known": sorted(ragrev.config.KNOWN_SECRETS),
+    "modules": [repr(getattr(m, "url", "")) for m in list(sys.modules.values())],
+}))
+
+revision = "spy1"
+down_revision = None
+
+
+def upgrade(op):
+    op.meta.create_table("t", sa.Column("id", sa.Integer, primary_key=True))
+'''
+
+
+@pytest.mark.parametrize("args", [["check"], ["check", "--stores", "--store", "meta"]], ids=" ".join)
+def test_check_loads_revisions_without_the_stores_secrets(make_project, args, tmp_path):
+    """Issue 12 part 5: a revision's module-level code, run by ``check``, sees
+    neither the password of a store URL (from the environment or not) nor
+    the variable that holds it."""
+    out = tmp_path / "spy.json"
+    p = make_project({"meta": "sqlite:///./var/meta.db"})
+    p.config.write_text(p.config.read_text() + '\n[stores.remote]\nurl = "${RAGREV_TEST_SECRET_URL}"\n'
+                        f'\n[stores.other]\nurl = "mongodb://{ROLE}:{PLAIN}x@127.0.0.1:1/x"\ntimeout = "1s"\n')
+    (p.revisions / "spy1.py").write_text('"""spy"""\nimport sqlalchemy as sa\n' + SPY)
+    env = {**__import__("os").environ, "RAGREV_SPY_OUT": str(out), "UNRELATED_VAR": "kept",
+           "RAGREV_TEST_SECRET_URL": f"postgresql+psycopg://{ROLE}:{PLAIN}@127.0.0.1:1/x",
+           "SOME_COPY_OF_IT": f"pw={PLAIN}"}
+    proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode in (0, 4), proc.stderr  # (--stores reaches only the SQLite store)
+    seen = out.read_text()
+    assert PLAIN not in seen, "a revision loaded by check saw a store password"
+    data = json.loads(seen)
+    assert "RAGREV_TEST_SECRET_URL" not in data["environ"] and "SOME_COPY_OF_IT" not in data["environ"]
+    assert data["environ"].get("UNRELATED_VAR") == "kept"
+    assert not leaks(proc.stdout + proc.stderr)
