@@ -287,7 +287,9 @@ def load_config(explicit: str | os.PathLike | None = None, environ=None) -> Conf
 
 
 #: the keys of ``[ragrev]``
-RAGREV_KEYS = ("script_location", "file_template", "lock_timeout", "lock_lease")
+RAGREV_KEYS = ("script_location", "file_template", "lock_timeout", "lock_lease", "models")
+#: the keys of :data:`RAGREV_KEYS` that are :class:`Config` fields (the others go to ``Config.options``)
+_CONFIG_FIELDS = ("script_location", "file_template", "lock_timeout", "lock_lease")
 #: the keys of a ``[stores.NAME]`` table, by store kind (``url`` and ``lock_timeout`` for all)
 STORE_KEYS = {
     "milvus": ("connect_timeout",),
@@ -417,5 +419,6 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
         file_template=opt("file_template", "{rev}_{slug}"),
         lock_timeout=lock_timeout,
         lock_lease=lock_lease,
+        options={k: v for k, v in section.items() if k not in _CONFIG_FIELDS},
         test=data.get("test", {}),
     )

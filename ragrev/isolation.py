@@ -60,6 +60,7 @@ def _config_data(config) -> dict:
     return {
         "path": str(config.path), "script_location": str(config.script_location),
         "file_template": config.file_template, "lock_timeout": config.lock_timeout, "lock_lease": config.lock_lease,
+        "options": {k: v for k, v in config.options.items() if isinstance(v, (str, int, float, bool))},
         "stores": {n: {"url": mask_url(s.url), "kind": s.kind,
                        "options": {k: (scrub(v) if isinstance(v, str) else v) for k, v in s.options.items()}}
                    for n, s in config.stores.items()},
@@ -72,7 +73,7 @@ def _config_from(data: dict):
     stores = {n: StoreConfig(n, s["url"], s["kind"], s["options"]) for n, s in data["stores"].items()}
     return Config(path=Path(data["path"]), script_location=Path(data["script_location"]), stores=stores,
                   file_template=data["file_template"], lock_timeout=data["lock_timeout"],
-                  lock_lease=data["lock_lease"])
+                  lock_lease=data["lock_lease"], options=data.get("options") or {})
 
 
 def run(config, command: str, **kwargs) -> dict:
