@@ -435,13 +435,13 @@ def stamp(ctx, rev, stores, purge):
 @store_option
 @json_option
 @click.pass_context
-def repair(ctx, stores, as_json):
+def repair(ctx, stores):
     """Accept edited applied revisions and forget failed runs of deleted ones (see docs/repair.md)."""
     from ragrev import commands
 
     changes = commands.repair(_config(ctx), stores or None)
-    if as_json:
-        return _echo_json(changes)
+    if _fmt(ctx) == "json":
+        return _echo_json("repair", {"changes": changes})
     for c in changes:
         click.echo(f"{c['store']}: {c['detail']}")
     if not changes:

@@ -63,7 +63,7 @@ def test_repair_accepts_an_edited_revision_where_it_applied_and_forgets_failed_r
     assert len(repairs) == 1 and repairs[0]["error"] and repairs[0]["checksum"] != repairs[0]["error"]
     assert "Nothing to repair" in p.cli("repair").output
     p.cli("upgrade", "head", "-q")
-    rows = {r["store"]: r for r in json.loads(p.cli("current", "--json").output)}
+    rows = {r["store"]: r for r in json.loads(p.cli("current", "--json").output)["stores"]}
     assert rows["meta"]["heads"] == ["r1"] and rows["docs"]["heads"] == ["r1"]
     assert all(not r["notes"] for r in rows.values()), rows
     p.cli("downgrade", "base", "-q")
