@@ -287,7 +287,11 @@ def load_config(explicit: str | os.PathLike | None = None, environ=None) -> Conf
 
 
 #: the keys of ``[ragrev]``
-RAGREV_KEYS = ("script_location", "file_template", "lock_timeout", "lock_lease", "models")
+RAGREV_KEYS = (
+    "script_location", "file_template", "lock_timeout", "lock_lease", "models",
+    # re-embedding at scale (docs/reembedding.md)
+    "executor", "bulk_staging", "embed_texts_per_second", "embed_tokens_per_minute",
+)
 #: the keys of :data:`RAGREV_KEYS` that are :class:`Config` fields (the others go to ``Config.options``)
 _CONFIG_FIELDS = ("script_location", "file_template", "lock_timeout", "lock_lease")
 #: the keys of a ``[stores.NAME]`` table, by store kind (``url`` and ``lock_timeout`` for all)
