@@ -19,21 +19,6 @@ from ragrev.errors import ConfigError
 
 CONFIG_NAME = "ragrev.toml"
 
-#: scheme -> store kind. SQL schemes are SQLAlchemy dialect names, with or
-#: without ``+driver``.
-_SCHEMES = {
-    "milvus-lite": "milvus",
-    "milvus": "milvus",
-    "milvus+http": "milvus",
-    "milvus+https": "milvus",
-    "mongodb": "mongo",
-    "mongodb+srv": "mongo",
-    "secantus": "mongo",
-}
-_SQL_DIALECTS = {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"}
-#: embedded schemes whose URL carries a file system path
-_PATH_SCHEMES = {"milvus-lite", "secantus", "sqlite"}
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -103,15 +88,17 @@ def scheme_of(url: str) -> str:
 
 
 def store_kind(url: str) -> str:
-    """The store kind for a URL: ``"milvus"``, ``"mongo"`` or ``"sql"``."""
+    """The store kind for a URL (``"milvus"``, ``"mongo"``, ``"sql"``, ``"pgvector"``...): the
+    kind of the driver that registered its scheme (see :mod:`ragrev.drivers`)."""
+    from ragrev.drivers import for_scheme, known_schemes
+
     scheme = scheme_of(url)
-    if scheme in _SCHEMES:
-        return _SCHEMES[scheme]
-    if scheme.split("+", 1)[0] in _SQL_DIALECTS:
-        return "sql"
+    driver = for_scheme(scheme)
+    if driver is not None:
+        return driver.kind
     raise ConfigError(
-        f"unknown URL scheme {scheme!r} in {mask_url(url)!r}: use milvus-lite, milvus, milvus+https, "
-        "secantus, mongodb, mongodb+srv, or a SQLAlchemy URL (sqlite, postgresql+psycopg, mysql+pymysql, ...)"
+        f"unknown URL scheme {scheme!r} in {mask_url(url)!r}: use one of {', '.join(known_schemes())} "
+        "(SQL: a SQLAlchemy URL such as postgresql+psycopg://...)"
     )
 
 
@@ -193,8 +180,11 @@ def resolve_url_path(url: str, base: Path) -> str:
     """Make the path of an embedded URL (``milvus-lite:///./x.db``) absolute
     against ``base``. ``scheme:///rel`` and ``scheme:///./rel`` are relative,
     ``scheme:////abs`` is absolute (as in SQLAlchemy)."""
+    from ragrev.drivers import for_scheme
+
     scheme = scheme_of(url)
-    if scheme.split("+", 1)[0] not in _PATH_SCHEMES:
+    driver = for_scheme(scheme)
+    if driver is None or not driver.carries_path(scheme):
         return url
     rest = url.split("://", 1)[1]
     if not rest.startswith("/"):
@@ -323,8 +313,11 @@ def _check_url(url: str, where: str) -> None:
     bad input (drivers fail on it later, with a traceback)."""
     from urllib.parse import urlsplit
 
+    from ragrev.drivers import for_scheme
+
     scheme = scheme_of(url)
-    if scheme.split("+", 1)[0] in _PATH_SCHEMES:
+    driver = for_scheme(scheme)
+    if driver is not None and driver.carries_path(scheme):
         return
     try:
         urlsplit(url).port  # noqa: B018 - raises ValueError on a bad port, as the drivers' parsers do

@@ -110,7 +110,7 @@ def implied_state(config: Config, target: str | None = None, store_names=None, s
                 default_revs = revisions_up_to(graph, resolve_target(graph, target))
             revs = default_revs
         ops = [o for r in revs for o in plan(r).up_for(name)]
-        sim = SIMULATORS.get(sc.kind)
+        sim = SIMULATORS.get(sc.kind) or SIMULATORS.get(_vocabulary(sc.kind))
         if sim is None:
             raise ConfigError(f"store {name!r}: no state model for kind {sc.kind!r}")
         data, notes = sim(ops, sc)
@@ -142,9 +142,20 @@ def chat_state(ops) -> dict:
 
 # --- Milvus -----------------------------------------------------------------------------------------
 
+def _vocabulary(kind: str) -> str:
+    from ragrev.drivers import for_kind
+
+    driver = for_kind(kind)
+    return driver.vocabulary if driver else kind
+
+
 def milvus_caps(sc: StoreConfig):
     from ragrev.ops.milvus_schema import MILVUS, MILVUS_LITE
 
+    if sc.kind == "pgvector":
+        from ragrev.drivers.pgvector.schema import CAPS
+
+        return CAPS
     return MILVUS_LITE if sc.url.startswith("milvus-lite") else MILVUS
 
 

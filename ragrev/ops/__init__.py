@@ -47,7 +47,14 @@ def register(kind: str):
 
 
 def operations_for(kind: str) -> dict[str, type]:
-    """The operation classes of a store kind, by name."""
+    """The operation classes of a store kind, by name (a driver may offer another
+    kind's vocabulary: see ``Driver.operations`` in :mod:`ragrev.drivers`)."""
+    if kind not in _REGISTRY and kind not in _KIND_MODULES:
+        from ragrev.drivers import for_kind
+
+        driver = for_kind(kind)
+        if driver is not None and driver.vocabulary != kind:
+            return operations_for(driver.vocabulary)
     if kind not in _REGISTRY and kind in _KIND_MODULES:
         importlib.import_module(_KIND_MODULES[kind])
     return _REGISTRY.get(kind, {})

@@ -4,8 +4,9 @@
   the lease lock, transactions, and ``apply(op, ctx)``.
 - Implementations of operations are looked up by (operation class, store
   kind) through :func:`implementation` — the adapter modules register them.
-- :func:`open_store` imports the adapter of a kind on first use, so drivers
-  are imported only when a store of that kind is opened.
+- :func:`open_store` imports the adapter of a kind (named by its driver in
+  :mod:`ragrev.drivers`) on first use, so drivers are imported only when a
+  store of that kind is opened.
 """
 from __future__ import annotations
 
@@ -43,12 +44,6 @@ LOG_FIELDS = (
 #: fields holding JSON values (stored as text where the store has no documents)
 LOG_JSON_FIELDS = ("resume_token", "captured")
 
-_ADAPTERS = {
-    "sql": "ragrev.stores.sql:SqlStore",
-    "milvus": "ragrev.stores.milvus:MilvusStore",
-    "mongo": "ragrev.stores.mongo:MongoStore",
-}
-
 _IMPLS: dict[tuple[type, str], Callable] = {}
 _ESTIMATORS: dict[tuple[type, str], Callable] = {}
 
@@ -77,7 +72,7 @@ def estimator(op_cls: type, kind: str):
 def _lookup(table, op, kind):
     key = (type(op), kind)
     if key not in table:
-        module = getattr(type(op), "impl_modules", {}).get(kind)
+        module = getattr(type(op), "impl_modules", {}).get(kind) or _driver_module(kind)
         if module:
             importlib.import_module(module)
     return table.get(key)
@@ -90,9 +85,19 @@ def find_implementation(op, kind: str) -> Callable:
     return fn
 
 
+def _driver_module(kind: str) -> str | None:
+    from ragrev.drivers import for_kind
+
+    driver = for_kind(kind)
+    return driver.store.partition(":")[0] if driver else None
+
+
 def open_store(config: StoreConfig) -> "Store":
-    """An (unconnected) adapter for a configured store."""
-    module, _, cls = _ADAPTERS[config.kind].partition(":")
+    """An (unconnected) adapter for a configured store: the ``store`` class of
+    the driver registered for its kind (:mod:`ragrev.drivers`)."""
+    from ragrev.drivers import for_kind
+
+    module, _, cls = for_kind(config.kind).store.partition(":")
     return getattr(importlib.import_module(module), cls)(config)
 
 
