@@ -325,7 +325,7 @@ def to_text(states: dict[str, StoreState]) -> str:
         at = st.revisions[-1] if st.revisions else "base"
         lines.append(f"{st.store} ({st.kind}) after {len(st.revisions)} revision(s), last {at}:")
         d = st.data
-        if st.kind == "milvus":
+        if _vocabulary(st.kind) == "milvus":
             for name, c in d["collections"].items():
                 fields = ", ".join(f"{f['name']} {f['type']}" + (f"({f['dim'] or f['max_length']})"
                                    if f['dim'] or f['max_length'] else "") + (" pk" if f["primary"] else "")

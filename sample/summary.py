@@ -5,11 +5,11 @@ the count of each store's data (articles by language, passages and the
 collection and index behind the ``chunks`` alias, live and archived
 conversations, the source catalog, the files in cold storage), what the
 trash holds, and a sample search — the query embedded with the function
-that made the passages' vectors, the top 3 passages from Milvus.
+that made the passages' vectors, the top 3 passages from Milvus (or pgvector).
 
 It connects through the stores of ``ragrev.toml`` (so the same environment
 variables point it at real servers) and then talks to each with its own
-driver: pymongo, pymilvus, SQLAlchemy. Milvus Lite lets one process open a
+driver: pymongo, pymilvus (or the pgvector store's SQL), SQLAlchemy. Milvus Lite lets one process open a
 data file at a time: run it when no ragrev is running.
 """
 from __future__ import annotations
@@ -46,9 +46,15 @@ def summary(config_path) -> list[str]:
     stores = config.stores
     lines, trash = {}, 0
     with connected(stores["vectors"]) as vectors:  # first: the search needs the titles from docs
-        names = vectors.c.list_collections()
-        trash += sum(n.startswith(TRASH) for n in names)
-        lines["chunks"], hits, query_line = chunks_lines(vectors.c, names)
+        if vectors.kind == "pgvector":
+            names = [r["relname"] for r in vectors.q("SELECT relname FROM pg_class WHERE relkind IN ('r', 'v') "
+                                                      "AND relnamespace = current_schema()::regnamespace")]
+            trash += sum(n.startswith(TRASH) for n in names)
+            lines["chunks"], hits, query_line = pgvector_chunks_lines(vectors, names)
+        else:
+            names = vectors.c.list_collections()
+            trash += sum(n.startswith(TRASH) for n in names)
+            lines["chunks"], hits, query_line = chunks_lines(vectors.c, names)
     with connected(stores["docs"]) as docs, connected(stores["eu"]) as eu:
         names = docs.db.list_collection_names()
         trash += sum(n.startswith(TRASH) for n in names)
@@ -169,6 +175,33 @@ def chunks_lines(client, names) -> tuple[str, list, str | None]:
                          search_params={"metric_type": index.get("metric_type"), "params": {}})[0]
     kind = "similarity" if index.get("metric_type") in ("COSINE", "IP") else "distance"
     return line, hits, f"search {QUERY!r}: the query embedded with {embed!r}, top 3 by {index.get('metric_type')} {kind}:"
+
+
+def pgvector_chunks_lines(store, names) -> tuple[str, list, str | None]:
+    """:func:`chunks_lines` for a pgvector store (``VECTORS_URL=pgvector:///./var/pg``)."""
+    if "chunks" not in names:
+        return row("vectors.chunks", None, "no collection"), [], None
+    target = store.schema_state().physical("chunks")
+    cs = store.state(target)
+    n = store.q(f"SELECT count(*) AS n FROM {store.ident(target)}")[0]["n"]
+    dim, index = cs.fields["embedding"]["dim"], cs.indexes.get("embedding", {})
+    via = f"view -> {target}" if target != "chunks" else "table"
+    others = [c for c in names if c.startswith("chunks") and c not in (target, "chunks")]
+    text = f"passages ({via}): {dim}-d, {index.get('index_type')}/{index.get('metric_type')}"
+    line = row("vectors.chunks", n, text + (f"; also {', '.join(others)}" if others else ""))
+    embed = EMBEDDINGS.get(dim)
+    if embed is None or not n:
+        return line, [], None
+    metric = index.get("metric_type", "COSINE")
+    op = {"L2": "<->", "IP": "<#>", "COSINE": "<=>"}[metric]
+    cols = ["doc_id", "position", "text"] + (["lang"] if "lang" in cs.fields else [])
+    rows = store.q(f"SELECT {', '.join(cols)}, embedding {op} %s AS d FROM chunks ORDER BY d LIMIT 3",
+                   (embed([QUERY])[0],))
+    sign = {"L2": 1, "IP": -1, "COSINE": -1}[metric]  # pgvector orders by distance: back to Milvus's scores
+    hits = [{"entity": {c: r[c] for c in cols}, "distance": (1 if metric == "COSINE" else 0) + sign * r["d"]}
+            for r in rows]
+    kind = "similarity" if metric in ("COSINE", "IP") else "distance"
+    return line, hits, f"search {QUERY!r}: the query embedded with {embed!r}, top 3 by {metric} {kind}:"
 
 
 if __name__ == "__main__":
