@@ -144,3 +144,27 @@ def test_lease_held_elsewhere_is_exit_3(project):
     finally:
         store.lock_release("otherhost:1:x")
         store.close()
+
+
+REEMBED = """
+from ragrev.embeddings import hashing
+
+def upgrade(op):
+    op.vec.reembed("chunks", "text", embed=hashing(dim=12), dim=12, batch_size=64)
+    op.vec.drop_field("chunks", "text")
+    op.vec.expect_count("chunks", 400)
+"""
+
+
+@pytest.mark.slow
+def test_reembed_drop_field_and_back(project):
+    p = project({"r1": CREATE, "r2": REEMBED})
+    up = run(p, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert sql(p, "SELECT count(*), max(vector_dims(embedding)) FROM chunks") == [(400, 12)]
+    assert [r[0] for r in sql(p, "SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks' "
+                                 "ORDER BY ordinal_position")] == ["id", "embedding"]
+    down = run(p, "downgrade", "r1")
+    assert down.returncode == 0, down.stderr
+    assert sql(p, "SELECT count(*), max(vector_dims(embedding)), count(text) FROM chunks") == [(400, 8, 400)]
+    assert sql(p, "SELECT count(*) FROM pg_views WHERE schemaname = 'public'") == [(0,)]

@@ -22,6 +22,8 @@ _SCALARS = {"BOOL": "boolean", "INT8": "smallint", "INT16": "smallint", "INT32":
             "TIMESTAMPTZ": "timestamptz"}
 #: metric -> (distance operator, operator class suffix)
 METRIC_SQL = {"L2": ("<->", "l2_ops"), "IP": ("<#>", "ip_ops"), "COSINE": ("<=>", "cosine_ops")}
+#: search parameters -> the settings a search through an index takes them from
+SEARCH_SETTINGS = {"ef": "hnsw.ef_search", "nprobe": "ivfflat.probes"}
 #: index parameter names, vector family -> pgvector
 _PARAMS = {"M": "m", "efConstruction": "ef_construction", "nlist": "lists"}
 
@@ -51,17 +53,6 @@ def index_clause(column: str, f: dict, spec: dict) -> str | None:
               in ({"lists"} if method == "ivfflat" else {"m", "ef_construction"})}
     with_ = f" WITH ({', '.join(f'{k} = {v}' for k, v in params.items())})" if params else ""
     return f"USING {method} ({column} {opclass}){with_}"
-
-
-def search_settings(spec: dict, search_params: dict | None) -> list[str]:
-    """``SET LOCAL`` statements for a search through an index."""
-    p = search_params or {}
-    out = []
-    if "ef" in p:
-        out.append(f"SET LOCAL hnsw.ef_search = {int(p['ef'])}")
-    if "nprobe" in p:
-        out.append(f"SET LOCAL ivfflat.probes = {int(p['nprobe'])}")
-    return out
 
 
 def encode_state(cs: CollectionState) -> str:

