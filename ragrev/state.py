@@ -32,6 +32,7 @@ the operations and the store config), so an adapter package can add its own.
 from __future__ import annotations
 
 import copy
+import importlib
 import dataclasses
 from typing import Callable
 
@@ -152,10 +153,12 @@ def _vocabulary(kind: str) -> str:
 def milvus_caps(sc: StoreConfig):
     from ragrev.ops.milvus_schema import MILVUS, MILVUS_LITE
 
-    if sc.kind == "pgvector":
-        from ragrev.drivers.pgvector.schema import CAPS
+    from ragrev.drivers import for_kind
 
-        return CAPS
+    ref = (for_kind(sc.kind).capabilities if for_kind(sc.kind) else {}).get("schema_caps")
+    if ref:  # a driver of the vector family names its Capabilities as "module:NAME"
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
     return MILVUS_LITE if sc.url.startswith("milvus-lite") else MILVUS
 
 
