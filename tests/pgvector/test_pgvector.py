@@ -168,3 +168,13 @@ def test_reembed_drop_field_and_back(project):
     assert down.returncode == 0, down.stderr
     assert sql(p, "SELECT count(*), max(vector_dims(embedding)), count(text) FROM chunks") == [(400, 8, 400)]
     assert sql(p, "SELECT count(*) FROM pg_views WHERE schemaname = 'public'") == [(0,)]
+
+
+@pytest.mark.parametrize("extra", ['    op.vec.expect_fresh("chunks", "chunks")\n',
+                                   '    op.vec.copy("chunks", "c2", catch_up="id")\n'], ids=["op", "param"])
+def test_milvus_only_operations_and_parameters_are_refused_at_plan_time(project, extra):
+    p = project({"r1": CREATE + extra})
+    res = run(p, "upgrade", "head")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "not supported" in res.stderr
+    assert tables(p) == []

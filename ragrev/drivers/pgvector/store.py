@@ -196,16 +196,18 @@ class PgvectorStore(SqlStore):
             raise op.fail(f"filter {filt!r} on {name!r}: {e}") from None
 
     def preflight(self, ops: list) -> None:
-        """Simulate the run's steps on the store's schema (as the Milvus store
-        does), and translate every filter against the fields it will have."""
+        """Refuse operations this driver does not implement; simulate the run's steps on the
+        store's schema (as the Milvus store does); translate every filter against its fields."""
         state = self.schema_state()
         interrupted = {r.get("digest") for r in self.log_records()
                        if r.get("type") == "step" and r.get("outcome") != "done"}
         for op in ops:
+            find_implementation(op, self.kind)  # an operation this driver lacks is bad input, before anything runs
             if not isinstance(op, MilvusOp):
                 continue
-            if isinstance(op, CreateCollection) and op.dynamic:
-                raise op.fail(f"collection {op.collection!r}: {CAPS.server} has no dynamic field")
+            bad = [k + "=" for k in ("catch_up", "tombstone", "workers", "bulk", "dynamic") if getattr(op, k, None)]
+            if bad:  # Milvus-only parameters (a dynamic field, online catch-up, Dask workers, bulk import)
+                raise op.fail(f"{', '.join(bad)} not supported by {CAPS.server}")
             try:
                 op.simulate(state)
             except OperationError:
