@@ -195,6 +195,9 @@ class RestoreCollection(Operation):
 @register(KIND)
 @dataclass(repr=False)
 class RenameCollection(Operation):
+    """Rename a collection (documents, indexes and validator go with it).
+    Inverse: the rename back."""
+
     name: ClassVar[str] = "rename_collection"
     collection: str
     new_name: str
