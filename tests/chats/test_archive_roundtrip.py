@@ -11,16 +11,8 @@ import json
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
-
-
-def archive_revision(fmt: str, older_than: str = "30d") -> str:
-    return f'''
-        def upgrade(op):
-            chats = {CHATS}
-            chats.check_sequence()
-            chats.archive(older_than="{older_than}", to="file://./var/cold", format="{fmt}", batch_size=2000)
-    '''
+from tests.helpers.chats import CHATS, messages
+from tests.helpers.chats import archive_revision
 
 
 @pytest.mark.parametrize("fmt", ["jsonl.gz", "parquet"])

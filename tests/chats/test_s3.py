@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 s3fs = pytest.importorskip("s3fs", reason="s3fs is not installed (pip install s3fs) — s3:// archives untested")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed — no local S3 to test against")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ragrev.config import load_config
 from ragrev.stores import open_store
-from tests.milvus.conftest import content_hash
+from tests.helpers.milvus import content_hash
 
 ROWS = '''
 import random

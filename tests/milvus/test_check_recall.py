@@ -10,7 +10,7 @@ import pytest
 
 from ragrev.context import StepContext
 from ragrev.errors import CheckFailed
-from tests.milvus.conftest import record
+from tests.helpers.milvus import record
 
 DIM = 16
 
@@ -34,7 +34,7 @@ def build(op, metric):
 
 @pytest.fixture
 def two_indexes(lite):
-    from tests.milvus.conftest import apply
+    from tests.helpers.milvus import apply
 
     apply(lite, record(lite, lambda op: (build(op, "COSINE"), build(op, "L2"))))
     return lite

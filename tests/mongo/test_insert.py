@@ -11,8 +11,8 @@ from bson import Int64, ObjectId
 
 from ragrev.errors import OperationError, StepFailed
 from ragrev.ops import mongo as m
-from tests.mongo.conftest import Crash, Journal, raw_docs, run_inverse, run_op
-from tests.mongo.test_ops import V1
+from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op
+from tests.helpers.mongo import V1
 
 
 def articles(n: int = 23, with_ids: bool = True):

@@ -19,7 +19,7 @@ import time
 
 import sqlalchemy as sa
 
-from tests.sql.test_runner_sql import heads, snapshot
+from tests.helpers.sql import heads, snapshot
 
 DROPS = '''
 def upgrade(op):
@@ -31,8 +31,7 @@ def upgrade(op):
 
 def project(make_project, url):
     p = make_project({"meta": {"url": url, "transaction": "step"}})
-    p.config.write_text(p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "20s"')
-                        .replace('lock_lease = "2s"', 'lock_lease = "1s"'))
+    p.set_options(lock_timeout="20s", lock_lease="1s")
     engine = sa.create_engine(url)
     with engine.begin() as c:
         c.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, title VARCHAR(40), body TEXT)")
