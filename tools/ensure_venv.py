@@ -1,6 +1,6 @@
 """Make or reuse the virtual environment that ./demo and ./test run in.
 
-    python3 tools/venv.py VENV EXTRAS [--wheel]
+    python3 tools/ensure_venv.py VENV EXTRAS [--wheel]
 
 Creates VENV when it does not exist and installs this checkout into it with
 the given extras (``embedded``, ``all,test`` ...): editable by default, so
@@ -55,7 +55,7 @@ def bootstrap_pip(py: Path) -> None:
         with urllib.request.urlopen(wheel["url"], timeout=120) as r:
             path.write_bytes(r.read())
         if hashlib.sha256(path.read_bytes()).hexdigest() != wheel["digests"]["sha256"]:
-            sys.exit(f"tools/venv.py: the pip wheel from PyPI does not match its SHA-256")
+            sys.exit(f"tools/ensure_venv.py: the pip wheel from PyPI does not match its SHA-256")
         subprocess.run([str(py), f"{path}/pip", "install", "-q", "--no-index", str(path)], check=True)
 
 
