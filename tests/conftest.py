@@ -3,11 +3,46 @@ temporary directory), a CLI runner, and SQL store URLs (SQLite, and the
 PostgreSQL that runs on the machine; each test gets its own database)."""
 from __future__ import annotations
 
+import inspect
+import re
 import uuid
 
 import pytest
 
 from tests.helpers.project import PG_ADMIN_URL, REAL_MONGO, Project
+
+# --- markers (registered in setup.cfg) ----------------------------------------------------
+
+#: directories whose tests run against a store engine
+ENGINE_DIRS = {"chats", "milvus", "mongo", "reliability", "sql"}
+#: fixtures that give a test a store engine
+ENGINE_FIXTURES = {"mongo_url", "pg_url", "sql_url", "lite", "harness", "chat_env", "make_env", "mongo_project"}
+#: what in a test's source starts a process: ragrev or Python in a subprocess, the reliability harness
+PROCESS = re.compile(r"subprocess|Popen|\b(?:p|project|proj|env\.project|\w+_project)\.run\(|harness\.|\.ragrev\(")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``engine`` and ``process`` follow from what a test uses; a test that runs
+    an engine in another process is ``slow`` as well (it pays the engine's
+    start-up in every process). Other slow tests carry ``@pytest.mark.slow``."""
+    sources: dict = {}
+    for item in items:
+        fn = getattr(item, "function", None)
+        parts = item.path.relative_to(config.rootpath).parts
+        engine = (len(parts) > 2 and parts[1] in ENGINE_DIRS) or parts[-1] == "test_sample.py" \
+            or bool(ENGINE_FIXTURES & set(item.fixturenames))
+        if fn not in sources:
+            try:
+                sources[fn] = inspect.getsource(fn) if fn else ""
+            except (OSError, TypeError):
+                sources[fn] = ""
+        process = bool(PROCESS.search(sources[fn])) or "harness" in item.fixturenames
+        if engine:
+            item.add_marker(pytest.mark.engine)
+        if process:
+            item.add_marker(pytest.mark.process)
+        if engine and process:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
