@@ -32,6 +32,7 @@ def s3(monkeypatch):
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl.gz", "parquet"])
 def test_archive_to_s3_and_restore(chat_env, s3, fmt):
     env = chat_env

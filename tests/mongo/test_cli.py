@@ -45,6 +45,7 @@ def current(db):
     return tuple(doc["heads"]) if doc else ()
 
 
+@pytest.mark.slow
 def test_chain_and_derived_downgrade_restore_every_level_exactly(mongo_project, db):
     p = mongo_project()
     add_chain(p)

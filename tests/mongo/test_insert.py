@@ -111,6 +111,7 @@ def test_arguments_are_checked_when_the_revision_is_read():
     assert m.InsertMany("articles", articles(), batch_size=7).describe() == "insert_many('articles', gen(), batch_size=7)"
 
 
+@pytest.mark.slow
 def test_through_the_cli_with_a_derived_downgrade_and_a_plan(mongo_project, db):
     p = mongo_project()
     p.add("r1", None, f"""

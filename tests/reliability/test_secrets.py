@@ -94,6 +94,7 @@ def run(p, *args, code=0) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_no_password_in_output_logs_or_journals(make_project, secret_pg, caplog):
     p = make_project({
         "pg": secret_pg["special"],

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
-from tests.helpers.sql import snapshot, heads, scalar
 
+from tests.helpers.sql import heads, scalar, snapshot
 
 CHAIN = [
     ("r1", None, '''
@@ -55,6 +56,7 @@ def chain_project(make_project, url, options=""):
     return p
 
 
+@pytest.mark.slow
 def test_chain_up_and_down_leaves_schema_and_data_identical(make_project, sql_url):
     """r1 <- r2 <- r3 <- r4 <- r5, on SQLite and PostgreSQL: every level on the
     way down equals the same level on the way up (schema + row hashes)."""

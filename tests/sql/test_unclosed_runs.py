@@ -14,6 +14,8 @@ On SQL with ``transaction = "step"`` (each step commits with its journal
 record; the revision's stamp and record close are separate commits)."""
 from __future__ import annotations
 
+import pytest
+
 import signal
 import time
 
@@ -49,6 +51,7 @@ def killed(p, *args, fault: str) -> None:
     time.sleep(1.1)  # the dead runner's lease (1s) expires
 
 
+@pytest.mark.slow
 def test_killed_after_the_upgrade_stamp_then_derived_downgrade_restores(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
@@ -61,6 +64,7 @@ def test_killed_after_the_upgrade_stamp_then_derived_downgrade_restores(make_pro
     assert snapshot(sql_url) == before
 
 
+@pytest.mark.slow
 def test_killed_after_the_downgrade_stamp_then_both_directions_work(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
@@ -76,6 +80,7 @@ def test_killed_after_the_downgrade_stamp_then_both_directions_work(make_project
     assert snapshot(sql_url) == before
 
 
+@pytest.mark.slow
 def test_killed_while_reverting_a_half_applied_revision_the_same_downgrade_finishes(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
