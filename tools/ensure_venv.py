@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 import venv
 from pathlib import Path
@@ -48,14 +49,15 @@ def project_hash() -> str:
 def bootstrap_pip(py: Path) -> None:
     """pip for an environment made without it: pip's own wheel, run as a zip."""
     with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as r:
-        files = json.load(r)["urls"]
+        files, base = json.load(r)["urls"], r.geturl()
     wheel = next(f for f in files if f["filename"].endswith(".whl"))
+    url = urllib.parse.urljoin(base, wheel["url"])  # absolute on PyPI, relative on some mirrors
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / wheel["filename"]
-        with urllib.request.urlopen(wheel["url"], timeout=120) as r:
+        with urllib.request.urlopen(url, timeout=120) as r:
             path.write_bytes(r.read())
         if hashlib.sha256(path.read_bytes()).hexdigest() != wheel["digests"]["sha256"]:
-            sys.exit(f"tools/ensure_venv.py: the pip wheel from PyPI does not match its SHA-256")
+            sys.exit("tools/ensure_venv.py: the pip wheel from PyPI does not match its SHA-256")
         subprocess.run([str(py), f"{path}/pip", "install", "-q", "--no-index", str(path)], check=True)
 
 
