@@ -88,7 +88,8 @@ EXAMPLES = {
              "ragrev init myrag -t multistore      # Milvus, MongoDB and SQL stores"],
     "revision": ['ragrev revision -m "add language codes"',
                  'ragrev revision -m "archive old chats" -t chat-archive',
-                 'ragrev revision -m "tenant schema" --head base --branch-label tenants'],
+                 'ragrev revision -m "tenant schema" --head base --branch-label tenants',
+                 'ragrev revision -m "sync models" --autogenerate   # from the declared state ([ragrev] models)'],
     "merge": ['ragrev merge -m "merge main" heads    # after git merge stopped on revisions/ragrev.sum'],
     "heads": ["ragrev heads -v", "ragrev heads --json"],
     "branches": ["ragrev branches -v"],
@@ -112,6 +113,11 @@ EXAMPLES = {
               "ragrev check --json"],
     "review": ["ragrev review --base origin/main > review.md",
                "ragrev review --base main --format json"],
+    "state": ["ragrev state                         # what head implies, per store; touches no store",
+              "ragrev state 9a1f6b3e8c42 --store vectors --json"],
+    "drift": ["ragrev drift                         # each live store against its version's state; exit 4 on drift",
+              "ragrev drift --markdown > drift.md",
+              "ragrev drift --record-counts         # the counts read now become the baseline"],
     "hash": ["ragrev hash                      # after an edit to a revision you mean to keep"],
 }
 
