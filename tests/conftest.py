@@ -21,15 +21,10 @@ ENGINE_FIXTURES = {"mongo_url", "pg_url", "sql_url", "lite", "harness", "chat_en
 PROCESS = re.compile(r"subprocess|Popen|\b(?:p|project|proj|env\.project|\w+_project)\.run\(|harness\.|\.ragrev\(")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """``engine`` and ``process`` follow from what a test uses; a test that runs
     an engine in another process is ``slow`` as well (it pays the engine's
-    start-up in every process). Other slow tests carry ``@pytest.mark.slow``.
-
-    Under pytest-xdist (``./test`` runs ``-n auto --dist loadgroup``) the tests
-    of the reliability harness share one worker, so the harness prepares its
-    reference stores once (it is a session fixture: once per worker)."""
+    start-up in every process). Other slow tests carry ``@pytest.mark.slow``."""
     sources: dict = {}
     for item in items:
         fn = getattr(item, "function", None)
@@ -48,8 +43,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.process)
         if engine and process:
             item.add_marker(pytest.mark.slow)
-        if "harness" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("harness"))
 
 
 @pytest.fixture
