@@ -1,4 +1,4 @@
-"""Operation objects: what ``op.<store>.<name>(...)`` builds (DESIGN §2).
+"""Operation objects: what ``op.<store>.<name>(...)`` builds (docs/configuration.md).
 
 An operation is data: its parameters, a digest over their normalized form, a
 one-line description, and ``reverse(captured)`` where an inverse exists. It

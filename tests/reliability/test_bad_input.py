@@ -1,4 +1,4 @@
-"""Bad input across every kind of store (DESIGN §6): one line, exit 2, and
+"""Bad input across every kind of store (docs/reliability.md): one line, exit 2, and
 nothing changed in any store.
 
 The project is the reliability chain (SQLite + Milvus Lite + embedded

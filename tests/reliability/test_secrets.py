@@ -1,5 +1,5 @@
 """Passwords in store URLs never appear in any output, log record or
-``ragrev_log`` entry (DESIGN §1).
+``ragrev_log`` entry (docs/configuration.md).
 
 A project whose SQL store is PostgreSQL reached as a role with a password
 (the role is created here; the server's trust authentication accepts any
