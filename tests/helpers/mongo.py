@@ -111,3 +111,9 @@ def unbump(doc):
     if not doc["hits"]:
         del doc["hits"]
     return doc
+
+
+def current(db):
+    """The heads recorded in a MongoDB store's version collection."""
+    doc = db.ragrev_version.find_one({"_id": "heads"})
+    return tuple(doc["heads"]) if doc else ()

@@ -14,7 +14,7 @@ import pytest
 from ragrev.config import StoreConfig
 from ragrev.stores import open_store, secantus
 from tests.helpers.project import REAL_MONGO
-from tests.helpers.mongo import indexes_of, raw_docs, validator_of
+from tests.helpers.mongo import current, indexes_of, raw_docs, validator_of
 from tests.helpers.mongo import V1, V2, sample_docs
 
 CHAIN = {
@@ -38,11 +38,6 @@ def state(db):
     if "documents" not in db.list_collection_names():
         return None
     return raw_docs(db.documents), validator_of(db, "documents"), indexes_of(db, "documents")
-
-
-def current(db):
-    doc = db.ragrev_version.find_one({"_id": "heads"})
-    return tuple(doc["heads"]) if doc else ()
 
 
 @pytest.mark.slow
