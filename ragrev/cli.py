@@ -118,6 +118,9 @@ EXAMPLES = {
     "drift": ["ragrev drift                         # each live store against its version's state; exit 4 on drift",
               "ragrev drift --markdown > drift.md",
               "ragrev drift --record-counts         # the counts read now become the baseline"],
+    "report": ["ragrev report                        # report.html: versions, runs, steps, gates, archives",
+               "ragrev report -o - --store docs > docs.html",
+               "ragrev report --format github        # in GitHub Actions, with annotations"],
     "hash": ["ragrev hash                      # after an edit to a revision you mean to keep"],
 }
 

@@ -91,7 +91,3 @@ def sql_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
     return request.getfixturevalue("pg_url")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than ~5 s")
