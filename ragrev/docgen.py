@@ -114,6 +114,13 @@ def _entry(call: str, doc: str, traits: str) -> list[str]:
     return lines
 
 
+def _line(cls) -> int:
+    try:
+        return inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        return 0
+
+
 def _builder_method(kind: str, name: str):
     if kind == "chat":
         from ragrev.ops.chats import ChatNamespace
@@ -130,6 +137,8 @@ def _kind_section(kind: str, title: str, where: str) -> list[str]:
     from ragrev.ops import operations_for
 
     ops = operations_for(kind)
+    # in source order, whatever order the modules of a kind were imported in
+    ops = dict(sorted(ops.items(), key=lambda kv: (kv[1].__module__, _line(kv[1]))))
     lines = [f"## {title}", "", f"Called as `{where}.<name>(...)`.", ""]
     if kind == "chat":
         from ragrev.ops.chats import ChatNamespace, KEY_DEFAULTS
