@@ -48,7 +48,7 @@ def register(kind: str):
 
 def operations_for(kind: str) -> dict[str, type]:
     """The operation classes of a store kind, by name."""
-    if kind not in _REGISTRY and kind in _KIND_MODULES:
+    if kind in _KIND_MODULES:  # even when another module of the kind registered first
         importlib.import_module(_KIND_MODULES[kind])
     return _REGISTRY.get(kind, {})
 
