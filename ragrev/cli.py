@@ -121,6 +121,8 @@ EXAMPLES = {
     "report": ["ragrev report                        # report.html: versions, runs, steps, gates, archives",
                "ragrev report -o - --store docs > docs.html",
                "ragrev report --format github        # in GitHub Actions, with annotations"],
+    "repair": ["ragrev repair                        # accept edited applied revisions, forget failed runs of deleted ones",
+               "ragrev repair --store docs --json"],
     "hash": ["ragrev hash                      # after an edit to a revision you mean to keep"],
 }
 
