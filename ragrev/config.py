@@ -1,4 +1,4 @@
-"""Reading ``ragrev.toml`` (DESIGN §1).
+"""Reading ``ragrev.toml`` (docs/configuration.md).
 
 A configuration names the revision directory and the stores. A store's kind
 follows from its URL's scheme (:func:`store_kind`); relative paths in embedded

@@ -1,7 +1,7 @@
 """One error root for ragrev, carrying data; turned into a message and an exit
 code once, at the command boundary (``ragrev.cli``).
 
-Exit codes (DESIGN §5): 0 done; 1 a step or a check failed; 2 bad input
+Exit codes (docs/cli.md): 0 done; 1 a step or a check failed; 2 bad input
 (usage, configuration, revision files); 3 lock not obtained; 4 ``check`` or
 ``review`` found problems.
 """
@@ -113,7 +113,7 @@ class Irreversible(BadInput):
 
 
 class StoreUnreachable(BadInput):
-    """A store's server cannot be reached (DESIGN §6: bad input, exit 2)."""
+    """A store's server cannot be reached (docs/reliability.md: bad input, exit 2)."""
 
 
 # --- a step or a check failed: exit 1 ------------------------------------------

@@ -15,7 +15,7 @@ step fails with an error, as when a revision's own code raises). Points:
 a line (flushed at once, so a killed process leaves a complete trace): an
 uninterrupted run's trace tells a harness every place it can kill a run.
 
-Used by ``tests/reliability`` and the README's recovery command; it costs one
+Used by ``tests/reliability`` and the recovery harness of docs/reliability.md; it costs one
 dictionary look-up per event when neither is set.
 """
 from __future__ import annotations

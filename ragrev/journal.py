@@ -1,4 +1,4 @@
-"""The log kept inside every store (DESIGN §3): run records and step records.
+"""The log kept inside every store (docs/concepts.md): run records and step records.
 
 A *run* record is written when a store starts applying (``up``), reverting
 (``down``) or stamping a revision, and finished with its outcome (``done``,

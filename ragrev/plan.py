@@ -102,7 +102,7 @@ class StoreNamespace:
         self._where = where
 
     def chats(self, collection, **options):
-        """Chat-archive operations on a collection of this store (DESIGN §4.4)."""
+        """Chat-archive operations on a collection of this store (docs/chat-archives.md)."""
         from ragrev.ops.chats import ChatNamespace, ChatOp
 
         if self._store.kind not in ChatOp.impl_modules:

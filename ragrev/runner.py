@@ -1,4 +1,4 @@
-"""The runner: moves every selected store to a target (DESIGN §4).
+"""The runner: moves every selected store to a target (docs/concepts.md).
 
 A run has two phases:
 

@@ -1,4 +1,4 @@
-"""The directory of revision files (DESIGN §2): reading and writing them.
+"""The directory of revision files (docs/configuration.md): reading and writing them.
 
 Reading is in two depths, so that graph commands stay fast on large histories:
 

@@ -3,63 +3,46 @@ temporary directory), a CLI runner, and SQL store URLs (SQLite, and the
 PostgreSQL that runs on the machine; each test gets its own database)."""
 from __future__ import annotations
 
-import os
-import sys
-import textwrap
+import inspect
+import re
 import uuid
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ragrev.cli import cli
+from tests.helpers.project import PG_ADMIN_URL, REAL_MONGO, Project
 
-PG_ADMIN_URL = os.environ.get("RAGREV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-#: a real MongoDB for the document-store tests; else an embedded SecantusDB
-REAL_MONGO = os.environ.get("RAGREV_TEST_MONGO_URI")
+# --- markers (registered in setup.cfg) ----------------------------------------------------
+
+#: directories whose tests run against a store engine
+ENGINE_DIRS = {"chats", "milvus", "mongo", "reliability", "sql"}
+#: fixtures that give a test a store engine
+ENGINE_FIXTURES = {"mongo_url", "pg_url", "sql_url", "lite", "harness", "chat_env", "make_env", "mongo_project"}
+#: what in a test's source starts a process: ragrev or Python in a subprocess, the reliability harness
+PROCESS = re.compile(r"subprocess|Popen|\b(?:p|project|proj|env\.project|\w+_project)\.run\(|harness\.|\.ragrev\(")
 
 
-class Project:
-    """A ragrev project in a temporary directory."""
-
-    def __init__(self, root: Path, stores: dict[str, str], options: str = ""):
-        self.root = root
-        self.revisions = root / "revisions"
-        self.revisions.mkdir(parents=True, exist_ok=True)
-        self.stores = stores
-        lines = ["[ragrev]", 'script_location = "revisions"', 'lock_timeout = "1s"', 'lock_lease = "2s"', options, ""]
-        for name, spec in stores.items():
-            lines.append(f"[stores.{name}]")
-            if isinstance(spec, dict):
-                lines += [f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in spec.items()]
-            else:
-                lines.append(f'url = "{spec}"')
-            lines.append("")
-        self.config = root / "ragrev.toml"
-        self.config.write_text("\n".join(lines))
-
-    def add(self, rev: str, down, body: str, message: str | None = None, name: str | None = None, **header) -> Path:
-        """Write a revision file; ``body`` holds upgrade()/downgrade() (dedented)."""
-        extra = "".join(f"{k} = {v!r}\n" for k, v in header.items())
-        text = (f'"""{message or "revision " + rev}"""\nimport sqlalchemy as sa\n\n'
-                f"revision = {rev!r}\ndown_revision = {down!r}\n{extra}\n\n" + textwrap.dedent(body).strip() + "\n")
-        path = self.revisions / f"{name or rev}.py"
-        path.write_text(text)
-        return path
-
-    def cli(self, *args, expect: int | None = 0):
-        result = CliRunner().invoke(cli, ["-c", str(self.config), *args], catch_exceptions=False)
-        if expect is not None:
-            assert result.exit_code == expect, f"exit {result.exit_code} != {expect}:\n{result.output}"
-        return result
-
-    def run(self, *args, env=None, **kw):
-        """ragrev in a subprocess (for kill and concurrency tests)."""
-        import subprocess
-
-        return subprocess.Popen([sys.executable, "-m", "ragrev", "-c", str(self.config), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, **(env or {})}, **kw)
+def pytest_collection_modifyitems(config, items):
+    """``engine`` and ``process`` follow from what a test uses; a test that runs
+    an engine in another process is ``slow`` as well (it pays the engine's
+    start-up in every process). Other slow tests carry ``@pytest.mark.slow``."""
+    sources: dict = {}
+    for item in items:
+        fn = getattr(item, "function", None)
+        parts = item.path.relative_to(config.rootpath).parts
+        engine = (len(parts) > 2 and parts[1] in ENGINE_DIRS) or parts[-1] == "test_sample.py" \
+            or bool(ENGINE_FIXTURES & set(item.fixturenames))
+        if fn not in sources:
+            try:
+                sources[fn] = inspect.getsource(fn) if fn else ""
+            except (OSError, TypeError):
+                sources[fn] = ""
+        process = bool(PROCESS.search(sources[fn])) or "harness" in item.fixturenames
+        if engine:
+            item.add_marker(pytest.mark.engine)
+        if process:
+            item.add_marker(pytest.mark.process)
+        if engine and process:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -108,7 +91,3 @@ def sql_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
     return request.getfixturevalue("pg_url")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than ~5 s")

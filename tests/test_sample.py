@@ -166,6 +166,7 @@ def at_base(project: Path) -> None:
     assert list((project / "var" / "cold").rglob("*.jsonl.gz"))      # cold storage is never deleted
 
 
+@pytest.mark.slow
 def test_the_sample_chain_up_down_and_up_again(sample):
     assert "No problems found in 8 revision(s)" in ragrev(sample, "check")     # lint and ragrev.sum
     gen = generated(sample)

@@ -1,4 +1,4 @@
-"""Chat archives (DESIGN §4.4): the implementations of ``ragrev.ops.chats``.
+"""Chat archives (docs/chat-archives.md): the implementations of ``ragrev.ops.chats``.
 
 The algorithms are written once, over a small :class:`Backend` that each
 store kind provides (``ragrev.chats.mongo`` on a pymongo Database,

@@ -1,4 +1,4 @@
-"""Operation objects: what ``op.<store>.<name>(...)`` builds (DESIGN §2).
+"""Operation objects: what ``op.<store>.<name>(...)`` builds (docs/configuration.md).
 
 An operation is data: its parameters, a digest over their normalized form, a
 one-line description, and ``reverse(captured)`` where an inverse exists. It
@@ -55,7 +55,7 @@ def operations_for(kind: str) -> dict[str, type]:
         driver = for_kind(kind)
         if driver is not None and driver.vocabulary != kind:
             return operations_for(driver.vocabulary)
-    if kind not in _REGISTRY and kind in _KIND_MODULES:
+    if kind in _KIND_MODULES:  # even when another module of the kind registered first
         importlib.import_module(_KIND_MODULES[kind])
     return _REGISTRY.get(kind, {})
 

@@ -1,4 +1,4 @@
-"""Chat-archive operations (DESIGN §4.4): ``op.<store>.chats(collection, ...)``.
+"""Chat-archive operations (docs/chat-archives.md): ``op.<store>.chats(collection, ...)``.
 
 Conversation history is a collection (MongoDB) or a table (SQL) of messages,
 one document/row each, with a session id, an order key, a time and an id::

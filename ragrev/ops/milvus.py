@@ -1,4 +1,4 @@
-"""Vector store operations (DESIGN §4.1): what ``op.<milvus store>.<name>(...)`` records.
+"""Vector store operations (docs/store-kinds.md): what ``op.<milvus store>.<name>(...)`` records.
 
 Each operation is a dataclass of plain parameters (callables allowed for row
 functions and embeddings). It knows, without any driver:

@@ -1,4 +1,4 @@
-"""Vector store data operations and checks (DESIGN §4.1): ``copy``,
+"""Vector store data operations and checks (docs/store-kinds.md): ``copy``,
 ``insert``, ``upsert``, ``delete``, their inverse ``restore_rows``, and the
 checks ``expect_count`` and ``check_recall``. Registered with the other
 vector store operations of :mod:`ragrev.ops.milvus`."""

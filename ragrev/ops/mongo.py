@@ -1,4 +1,4 @@
-"""Document store operations: ``op.<mongo store>.<name>(...)`` (DESIGN §4.2).
+"""Document store operations: ``op.<mongo store>.<name>(...)`` (docs/store-kinds.md).
 
 Pure data: no driver is imported here. The MongoDB implementations live in
 :mod:`ragrev.stores.mongo_impl`; JSON Schema checking and translation to
@@ -195,6 +195,9 @@ class RestoreCollection(Operation):
 @register(KIND)
 @dataclass(repr=False)
 class RenameCollection(Operation):
+    """Rename a collection (documents, indexes and validator go with it).
+    Inverse: the rename back."""
+
     name: ClassVar[str] = "rename_collection"
     collection: str
     new_name: str

@@ -270,7 +270,7 @@ class SqlRecorder(Operations):
         self._emit(SqlBatch(table_name, schema, kwargs, batch.recorded))
 
     def chats(self, collection, **options):
-        """Chat-archive operations on a table of this store (DESIGN §4.4)."""
+        """Chat-archive operations on a table of this store (docs/chat-archives.md)."""
         from ragrev.ops.chats import ChatNamespace
 
         return ChatNamespace(self._emit, collection, options)

@@ -1,4 +1,4 @@
-"""How a Milvus store applies each vector store operation (DESIGN §4.1): the
+"""How a Milvus store applies each vector store operation (docs/store-kinds.md): the
 implementations registered by (operation class, ``"milvus"``), and the row
 estimates for ``--plan``.
 

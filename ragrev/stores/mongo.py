@@ -1,4 +1,4 @@
-"""MongoDB document store adapter (DESIGN §4.2), on pymongo only.
+"""MongoDB document store adapter (docs/store-kinds.md), on pymongo only.
 
 URLs: ``mongodb://...`` and ``mongodb+srv://...`` (a real server), or
 ``secantus:///dir`` (an in-process SecantusDB on a loopback port, see

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 
 LEASE = 2.0  # lock_lease of the test projects (tests/conftest.py)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from tests.chats.conftest import CHATS, add_store, messages
+from tests.helpers.chats import CHATS, add_store, messages
 
 
 def instance_b():

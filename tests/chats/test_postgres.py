@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
-from tests.chats.test_archive_roundtrip import archive_revision
+from tests.helpers.chats import CHATS, messages
+from tests.helpers.chats import archive_revision
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from tests.chats.conftest import messages
+from tests.helpers.chats import messages
 
 
 def test_an_archive_of_a_missing_collection_is_exit_2_before_anything(chat_env):

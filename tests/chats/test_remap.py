@@ -2,7 +2,7 @@
 and the refusals that come before any change."""
 from __future__ import annotations
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 
 def sessions(env) -> dict[str, int]:

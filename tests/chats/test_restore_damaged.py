@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 
 def damage_flip(path):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 s3fs = pytest.importorskip("s3fs", reason="s3fs is not installed (pip install s3fs) — s3:// archives untested")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed — no local S3 to test against")
@@ -32,6 +32,7 @@ def s3(monkeypatch):
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl.gz", "parquet"])
 def test_archive_to_s3_and_restore(chat_env, s3, fmt):
     env = chat_env

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.chats.conftest import CHATS, messages
+from tests.helpers.chats import CHATS, messages
 
 
 def test_an_archive_removes_temporary_files_of_dead_writers(chat_env):

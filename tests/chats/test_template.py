@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.chats.conftest import messages
+from tests.helpers.chats import messages
 
 
 def test_chat_archive_template_runs_as_written(chat_env):

@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 
-from tests.drift.test_drift import mongo_client  # noqa: F401 - fixture
 
 REV = '''
 import datetime as dt

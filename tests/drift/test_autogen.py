@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.drift.test_drift import REV, mongo_client  # noqa: F401 - fixture
+from tests.helpers.drift import REV
 
 MODELS = '''
 import sqlalchemy as sa

@@ -5,20 +5,10 @@ the runner does, and content hashes (primary key -> vector bytes + scalars)
 read back from the store."""
 from __future__ import annotations
 
-import hashlib
-import json
-
-import numpy as np
 import pytest
 
-from ragrev.config import StoreConfig
-from ragrev.context import StepContext
-from ragrev.plan import Recorder
 from ragrev.stores import open_store
-
-
-def lite_config(path, name: str = "vectors") -> StoreConfig:
-    return StoreConfig(name, f"milvus-lite:///{path}", "milvus")
+from tests.helpers.milvus import lite_config
 
 
 @pytest.fixture
@@ -31,70 +21,3 @@ def lite(tmp_path):
     store.close()
 
 
-def record(store, build) -> list:
-    """The operations ``build(op)`` records, as in a revision's upgrade(op)."""
-    rec = Recorder({store.name: store.config})
-    build(rec)
-    return rec.ops
-
-
-def apply(store, ops) -> list[dict]:
-    """Preflight, then run each operation as a step; the captured data of each."""
-    store.preflight(ops)
-    captured = []
-    for op in ops:
-        ctx = StepContext(store=store, op=op)
-        store.apply(op, ctx)
-        captured.append(ctx.captured)
-    return captured
-
-
-def revert(store, ops, captured) -> None:
-    """Run the derived downgrade: the inverses of ``ops`` in reverse order."""
-    inverse = []
-    for op, cap in reversed(list(zip(ops, captured))):
-        inverse += op.reverse(cap)
-    apply(store, inverse)
-
-
-def rows_of(store, name: str, fields=("*",)) -> list[dict]:
-    phys = store.resolve(name)
-    return [r for page in store.scan(phys, batch=5000, fields=fields) for r in page]
-
-
-def content_hash(store, name: str) -> dict:
-    """pk -> sha256 of (vector fields as float32 bytes, other fields as JSON)."""
-    phys = store.resolve(name)
-    if phys is None:
-        return {}
-    cs = store.collection_state(phys)
-    out = {}
-    for row in rows_of(store, phys):
-        h = hashlib.sha256()
-        for key in sorted(row):
-            value = row[key]
-            if key in cs.fields and cs.fields[key]["type"] == "FLOAT_VECTOR":
-                h.update(key.encode() + np.asarray(value, dtype=np.float32).tobytes())
-            else:
-                h.update(key.encode() + json.dumps(value, sort_keys=True).encode())
-        out[row[cs.pk]] = h.hexdigest()
-    return out
-
-
-def schema_of(store, name: str) -> dict:
-    cs = store.collection_state(store.resolve(name))
-    return {n: (f["type"], f["dim"]) for n, f in cs.fields.items()}
-
-
-DOCS_FIELDS = [
-    {"name": "id", "type": "INT64", "primary": True},
-    {"name": "text", "type": "VARCHAR", "max_length": 512},
-    {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8},
-]
-
-
-def doc_rows(n: int, dim: int = 8, start: int = 0, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    vecs = rng.normal(size=(n, dim)).astype(np.float32)
-    return [{"id": start + i, "text": f"doc {start + i} on {'cats' if i % 2 else 'dogs'} {i % 11}",
-             "vec": vecs[i].tolist()} for i in range(n)]

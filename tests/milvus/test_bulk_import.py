@@ -15,7 +15,7 @@ import pytest
 from ragrev.embeddings import hashing
 from ragrev.stores import open_store
 
-from .conftest import DOCS_FIELDS, apply, doc_rows, lite_config, record, rows_of
+from tests.helpers.milvus import DOCS_FIELDS, apply, doc_rows, lite_config, record, rows_of
 
 SERVER = os.environ.get("RAGREV_TEST_MILVUS_URI")
 

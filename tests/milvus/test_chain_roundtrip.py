@@ -7,9 +7,11 @@ vector bytes + scalars), the schema and the indexes equal those taken on the
 way up."""
 from __future__ import annotations
 
+import pytest
+
 from ragrev.config import load_config
 from ragrev.stores import open_store
-from tests.milvus.conftest import content_hash
+from tests.helpers.milvus import content_hash
 
 ROWS = '''
 import random
@@ -69,6 +71,7 @@ def snapshot(project) -> dict:
         store.close()
 
 
+@pytest.mark.slow
 def test_chain_up_then_down_level_by_level_restores_content_hashes(make_project):
     p = make_project({"vectors": "milvus-lite:///./var/vectors.db"})
     for rev, down, body in REVISIONS:

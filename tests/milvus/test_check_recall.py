@@ -10,7 +10,7 @@ import pytest
 
 from ragrev.context import StepContext
 from ragrev.errors import CheckFailed
-from tests.milvus.conftest import record
+from tests.helpers.milvus import record
 
 DIM = 16
 
@@ -34,7 +34,7 @@ def build(op, metric):
 
 @pytest.fixture
 def two_indexes(lite):
-    from tests.milvus.conftest import apply
+    from tests.helpers.milvus import apply
 
     apply(lite, record(lite, lambda op: (build(op, "COSINE"), build(op, "L2"))))
     return lite
@@ -48,11 +48,13 @@ def check(store, **kw) -> float:
     return ctx.captured["recall"]
 
 
+@pytest.mark.slow
 def test_right_index_passes_against_exact_search(two_indexes):
     assert check(two_indexes, collection="cosine", min_recall=0.95) >= 0.95
     assert check(two_indexes, collection="cosine", metric_type="COSINE", filter="id >= 1000", min_recall=0.95) >= 0.95
 
 
+@pytest.mark.slow
 def test_wrong_metric_fails_against_exact_search(two_indexes):
     with pytest.raises(CheckFailed, match=r"recall@10 of l2\.vec is 0\.\d+ against exact COSINE search on 60 queries"):
         check(two_indexes, collection="l2", metric_type="COSINE", min_recall=0.95)
@@ -60,12 +62,14 @@ def test_wrong_metric_fails_against_exact_search(two_indexes):
     assert check(two_indexes, collection="l2", min_recall=0.9) >= 0.9
 
 
+@pytest.mark.slow
 def test_wrong_metric_fails_against_the_right_collection(two_indexes):
     with pytest.raises(CheckFailed, match=r"against 'cosine'"):
         check(two_indexes, collection="l2", against="cosine", min_recall=0.95)
     assert check(two_indexes, collection="cosine", against="cosine", min_recall=0.99) == 1.0
 
 
+@pytest.mark.slow
 def test_failing_check_exits_1_and_leaves_the_revision_unstamped(make_project):
     p = make_project({"vectors": "milvus-lite:///./var/v.db"})
     p.add("c1", None, f"""

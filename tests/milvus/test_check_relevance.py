@@ -12,7 +12,7 @@ from ragrev.embeddings import hashing
 from ragrev.errors import CheckFailed, OperationError
 from ragrev.ops.milvus_online import load_golden, mrr_at, ndcg_at, recall_at
 
-from .conftest import apply, record
+from tests.helpers.milvus import apply, record
 
 TOPICS = ["cats purr softly", "dogs bark loudly", "rivers flow north", "mountains rise high", "stars shine bright",
           "trains run late", "bread rises warm", "storms roll east", "bees hum busy", "ships sail far"]

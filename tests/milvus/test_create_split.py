@@ -12,7 +12,7 @@ from __future__ import annotations
 from pymilvus import DataType, MilvusClient
 
 from ragrev.context import StepContext
-from tests.milvus.conftest import DOCS_FIELDS, apply, content_hash, doc_rows, record
+from tests.helpers.milvus import DOCS_FIELDS, apply, content_hash, doc_rows, record
 
 INDEXES = {"vec": {"index_type": "HNSW", "metric_type": "COSINE", "params": {"M": 8, "efConstruction": 64}}}
 

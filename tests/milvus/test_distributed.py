@@ -16,7 +16,7 @@ from ragrev.embeddings import hashing
 from ragrev.errors import OperationError
 from ragrev.stores import open_store
 
-from .conftest import DOCS_FIELDS, apply, doc_rows, record, rows_of
+from tests.helpers.milvus import DOCS_FIELDS, apply, doc_rows, record, rows_of
 
 pytest.importorskip("dask.distributed")
 

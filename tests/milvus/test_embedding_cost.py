@@ -11,7 +11,7 @@ import pytest
 
 from ragrev.embeddings import cached, hashing, remote
 
-from .conftest import DOCS_FIELDS, apply, doc_rows, record, revert, rows_of
+from tests.helpers.milvus import DOCS_FIELDS, apply, doc_rows, record, revert, rows_of
 
 
 class Counting:

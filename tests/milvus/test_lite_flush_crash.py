@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ragrev.stores import open_store
-from tests.milvus.conftest import DOCS_FIELDS, apply, doc_rows, lite_config, record
+from tests.helpers.milvus import DOCS_FIELDS, apply, doc_rows, lite_config, record
 
 N = 300
 

@@ -9,7 +9,7 @@ import pytest
 from ragrev.context import StepContext
 from ragrev.embeddings import hashing, identity
 from ragrev.errors import CheckFailed
-from tests.milvus.conftest import DOCS_FIELDS, apply, content_hash, doc_rows, record, revert, rows_of, schema_of
+from tests.helpers.milvus import DOCS_FIELDS, apply, content_hash, doc_rows, record, revert, rows_of, schema_of
 
 
 def aliases(store) -> dict:

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragrev.config import load_config
-from ragrev.stores import open_store
-from tests.milvus.conftest import content_hash
+from tests.helpers.milvus import BASE, state
 
-BASE = '''
-def upgrade(op):
-    op.vectors.create_collection("docs", fields=[
-        {"name": "id", "type": "INT64", "primary": True},
-        {"name": "text", "type": "VARCHAR", "max_length": 64},
-        {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8}])
-    op.vectors.insert("docs", rows=[{"id": i, "text": f"t{i}", "vec": [float(i)] * 8} for i in range(50)])
-'''
 
 # (case, body of the bad revision, what the message must say)
 CASES = [
@@ -78,21 +68,10 @@ def upgrade(op):
 ]
 
 
-def state(project) -> dict:
-    store = open_store(load_config(project.config).store("vectors"))
-    store.connect()
-    try:
-        return {"heads": store.read_heads(), "collections": store.c.list_collections(),
-                "aliases": store.c.list_aliases().get("aliases", []), "docs": content_hash(store, "docs"),
-                "indexes": store.collection_state("docs").indexes}
-    finally:
-        store.close()
-
-
 @pytest.fixture(scope="module")
 def base_project(tmp_path_factory):
     """One store at revision b0; each case copies its data directory."""
-    from tests.conftest import Project
+    from tests.helpers.project import Project
 
     p = Project(tmp_path_factory.mktemp("base") / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
     p.add("b0", None, BASE)
@@ -104,7 +83,7 @@ def base_project(tmp_path_factory):
 def test_bad_input_exits_2_before_any_change(base_project, tmp_path, case, body, message):
     import shutil
 
-    from tests.conftest import Project
+    from tests.helpers.project import Project
 
     p = Project(tmp_path / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
     shutil.copytree(base_project.root / "var", p.root / "var")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.milvus.test_preflight import BASE, state
+from tests.helpers.milvus import BASE, state
 
 REBUILD = 'op.vectors.add_field("docs", "lang", "VARCHAR", max_length=8, default="en")'
 

@@ -15,7 +15,7 @@ import pytest
 from ragrev.config import StoreConfig
 from ragrev.errors import LockTimeout, StoreUnreachable
 from ragrev.stores import open_store
-from tests.milvus.conftest import DOCS_FIELDS, apply, lite_config, record
+from tests.helpers.milvus import DOCS_FIELDS, apply, lite_config, record
 
 
 def server_store(url):

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from tests.mongo.conftest import indexes_of, raw_docs, validator_of
+from tests.helpers.mongo import indexes_of, raw_docs, validator_of
 
 REVISION = '''
 def words(doc):
@@ -32,8 +32,7 @@ def state(db):
 @pytest.mark.parametrize("fault", ["checkpoint=3", "applied=2", "applied=3", "step=2"])
 def test_downgrade_after_a_killed_upgrade_restores_everything(mongo_project, db, fault):
     p = mongo_project()
-    p.config.write_text(p.config.read_text().replace('lock_lease = "2s"', 'lock_lease = "1s"')
-                        .replace('lock_timeout = "1s"', 'lock_timeout = "20s"'))
+    p.set_options(lock_lease="1s", lock_timeout="20s")
     db.items.insert_many([{"_id": i, "body": "a b c"[: 1 + 2 * (i % 3)], "n": i} for i in range(600)])
     before = state(db)
     p.add("h1", None, REVISION)

@@ -8,7 +8,7 @@ import pytest
 
 from ragrev.errors import OperationError
 from ragrev.ops import mongo as m
-from tests.mongo.conftest import Crash, Journal, raw_docs, run_inverse, run_op
+from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op
 
 PIPELINE = [{"$set": {"title_upper": {"$toUpper": "$title"}, "n2": {"$multiply": ["$n", 2]}}},
             {"$unset": "draft"}]

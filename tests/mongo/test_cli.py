@@ -13,8 +13,9 @@ import pytest
 
 from ragrev.config import StoreConfig
 from ragrev.stores import open_store, secantus
-from tests.mongo.conftest import REAL_MONGO, indexes_of, raw_docs, validator_of
-from tests.mongo.test_ops import V1, V2, sample_docs
+from tests.helpers.project import REAL_MONGO
+from tests.helpers.mongo import current, indexes_of, raw_docs, validator_of
+from tests.helpers.mongo import V1, V2, sample_docs
 
 CHAIN = {
     "r1": f"op.docs.create_collection('documents', schema={V1!r})\n    op.docs.create_index('documents', 'title')",
@@ -39,11 +40,7 @@ def state(db):
     return raw_docs(db.documents), validator_of(db, "documents"), indexes_of(db, "documents")
 
 
-def current(db):
-    doc = db.ragrev_version.find_one({"_id": "heads"})
-    return tuple(doc["heads"]) if doc else ()
-
-
+@pytest.mark.slow
 def test_chain_and_derived_downgrade_restore_every_level_exactly(mongo_project, db):
     p = mongo_project()
     add_chain(p)
@@ -215,7 +212,7 @@ def test_transform_killed_with_sigkill_resumes_without_touching_a_document_twice
     p.cli("upgrade", "r1", "-q")
     with_db(lambda d: d.documents.insert_many([{"_id": i, "text": f"t{i}"} for i in range(400)]))
     # a killed runner leaves its lease (lock_lease = 2s): the next one waits it out
-    p.config.write_text(p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "20s"'))
+    p.set_options(lock_timeout="20s")
     kills = []
     for at_least in (60, 200):
         proc = p.run("upgrade", "head", "-q")

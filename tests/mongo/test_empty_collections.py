@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mongo.conftest import indexes_of, raw_docs, validator_of
+from tests.helpers.mongo import indexes_of, raw_docs, validator_of
 
 STEPS = {
     "add_field default": "op.docs.add_field('items', 'lang', default='en')",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mongo.test_cli import current
+from tests.helpers.mongo import current
 
 FAILING = {
     "insert_many": """

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mongo.test_cli import current
+from tests.helpers.mongo import current
 from tests.reliability.fencing import check_outcome, pause_past_lease
 
 BUMP = """\
@@ -27,8 +27,7 @@ def upgrade(op):
 
 def project(mongo_project, docs=600, delay=0.004, batch=20, lease="2s"):
     p = mongo_project()
-    p.config.write_text(p.config.read_text().replace('lock_lease = "2s"', f'lock_lease = "{lease}"')
-                        .replace('lock_timeout = "1s"', 'lock_timeout = "60s"'))
+    p.set_options(lock_lease=lease, lock_timeout="60s")
     p.add("r1", None, "def upgrade(op):\n    op.docs.create_collection('documents')\n")
     p.add("r2", "r1", BUMP.format(delay=delay, batch=batch))
     return p

@@ -11,8 +11,8 @@ from bson import Int64, ObjectId
 
 from ragrev.errors import OperationError, StepFailed
 from ragrev.ops import mongo as m
-from tests.mongo.conftest import Crash, Journal, raw_docs, run_inverse, run_op
-from tests.mongo.test_ops import V1
+from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op
+from tests.helpers.mongo import V1
 
 
 def articles(n: int = 23, with_ids: bool = True):
@@ -111,6 +111,7 @@ def test_arguments_are_checked_when_the_revision_is_read():
     assert m.InsertMany("articles", articles(), batch_size=7).describe() == "insert_many('articles', gen(), batch_size=7)"
 
 
+@pytest.mark.slow
 def test_through_the_cli_with_a_derived_downgrade_and_a_plan(mongo_project, db):
     p = mongo_project()
     p.add("r1", None, f"""

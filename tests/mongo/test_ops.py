@@ -6,32 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from bson import Binary, Decimal128, Int64, ObjectId
+from bson import Int64
 
 from ragrev.errors import CheckFailed, Irreversible, OperationError, StepFailed
 from ragrev.ops import mongo as m
-from tests.mongo.conftest import indexes_of, raw_docs, run_inverse, run_op, validator_of
-
-V1 = {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}}
-V2 = {"type": "object", "required": ["title", "lang"],
-      "properties": {"title": {"type": "string"}, "lang": {"enum": ["en", "fr"]}, "n": {"type": "integer"}}}
-
-
-def sample_docs(n: int = 30) -> list[dict]:
-    """Documents of varied shapes and BSON types, with int, string and ObjectId _ids."""
-    docs = []
-    for i in range(n):
-        d = {"_id": i, "title": f"doc {i}", "body": {"text": "x" * i, "tags": ["a", "b"][: i % 3], "meta": {"k": i}},
-             "draft": i % 2 == 0, "n": Int64(i), "score": i / 3, "when": dt.datetime(2024, 1, 1) + dt.timedelta(days=i),
-             "blob": Binary(bytes([i % 256])), "price": Decimal128(f"{i}.50")}
-        if i % 5 == 0:
-            d["lang"] = "fr"  # already has the field add_field adds
-        if i % 7 == 0:
-            del d["draft"]  # lacks the field drop_field drops
-        docs.append(d)
-    docs.append({"_id": "a-string-id", "title": "s", "draft": True, "body": {"text": "", "meta": {}}})
-    docs.append({"_id": ObjectId("65a000000000000000000001"), "title": "o", "draft": False, "lang": "en"})
-    return docs
+from tests.helpers.mongo import indexes_of, raw_docs, run_inverse, run_op, validator_of
+from tests.helpers.mongo import V1, V2, sample_docs, bump, unbump
 
 
 @pytest.fixture
@@ -195,18 +175,6 @@ def test_update_many_with_and_without_inverse(store, db, docs):
     assert raw_docs(docs) == before
     with pytest.raises(Irreversible):
         m.UpdateMany("docs", {}, {"$inc": {"n": 1}}).reverse({})
-
-
-def bump(doc):
-    doc["hits"] = doc.get("hits", 0) + 1
-    return doc
-
-
-def unbump(doc):
-    doc["hits"] -= 1
-    if not doc["hits"]:
-        del doc["hits"]
-    return doc
 
 
 def test_transform_with_filter_and_its_inverse_touch_exactly_the_changed_documents(store, db, docs):

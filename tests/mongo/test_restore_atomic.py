@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.mongo.conftest import raw_docs
+from tests.helpers.mongo import raw_docs
 
 N = 3000
 

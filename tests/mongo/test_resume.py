@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from ragrev.ops import mongo as m
-from tests.mongo.conftest import Crash, Journal, raw_docs, run_inverse, run_op, validator_of
-from tests.mongo.test_ops import V1, V2, bump, sample_docs, unbump
+from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op, validator_of
+from tests.helpers.mongo import V1, V2, bump, sample_docs, unbump
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from ragrev.config import StoreConfig
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.ops import mongo as m
 from ragrev.stores import LOG_FIELDS, open_store, secantus
-from tests.mongo.conftest import REAL_MONGO, run_op, store_config
+from tests.helpers.project import REAL_MONGO
+from tests.helpers.mongo import run_op, store_config
 
 
 def free_port() -> int:

@@ -257,7 +257,7 @@ class Harness:
 
     def abandon_trial(self, index: int) -> Trial:
         """Kill ``upgrade head`` once, then go straight to ``downgrade base``
-        (no rerun): DESIGN §4's "downgrade reverts the completed steps of a
+        (no rerun): docs/concepts.md's "downgrade reverts the completed steps of a
         half-applied revision". Recovered when the downgrade succeeds and
         every store is back to its initial snapshot."""
         kills, _ = self.plan(index)

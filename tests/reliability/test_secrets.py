@@ -1,5 +1,5 @@
 """Passwords in store URLs never appear in any output, log record or
-``ragrev_log`` entry (DESIGN §1).
+``ragrev_log`` entry (docs/configuration.md).
 
 A project whose SQL store is PostgreSQL reached as a role with a password
 (the role is created here; the server's trust authentication accepts any
@@ -31,7 +31,7 @@ import pytest
 from click.testing import CliRunner
 
 from ragrev.cli import cli
-from tests.conftest import PG_ADMIN_URL
+from tests.helpers.project import PG_ADMIN_URL
 from tests.reliability import hashes
 
 PLAIN = "Pw7c1e9fQ2x"
@@ -94,6 +94,7 @@ def run(p, *args, code=0) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_no_password_in_output_logs_or_journals(make_project, secret_pg, caplog):
     p = make_project({
         "pg": secret_pg["special"],
@@ -171,7 +172,7 @@ UNREACHABLE = {
 def test_no_password_when_a_store_cannot_be_reached(make_project, kind, monkeypatch):
     monkeypatch.setenv("RAGREV_TEST_SECRET_URL", f"postgresql+psycopg://{ROLE}:{PLAIN}@127.0.0.1:1/x")
     p = make_project({"meta": "sqlite:///./var/meta.db"})
-    p.config.write_text(p.config.read_text() + f"\n[stores.remote]\n{UNREACHABLE[kind]}\n")
+    p.add_store_text("remote", UNREACHABLE[kind])
     p.add("u1", None, "def upgrade(op):\n    op.meta.create_table('t', sa.Column('id', sa.Integer, primary_key=True))\n")
     for args in (["upgrade", "head"], ["current", "-v"], ["upgrade", "head", "--plan", "--json"]):
         proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), *args], capture_output=True,

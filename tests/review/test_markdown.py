@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from tests.review.conftest import FIXTURES, GitProject
+from tests.helpers.review import FIXTURES, GitProject
 
 pytest.importorskip("git")
 PROJECT = FIXTURES / "project"

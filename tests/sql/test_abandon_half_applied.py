@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.sql.test_runner_sql import heads, snapshot
+from tests.helpers.sql import heads, snapshot
 
 REVISION = '''
 def upgrade(op):
@@ -27,8 +27,7 @@ def downgrade(op):
 
 def test_a_half_applied_revision_without_inverses_is_finished_then_downgraded(make_project, sql_url):
     p = make_project({"meta": {"url": sql_url, "transaction": "step"}})
-    p.config.write_text(p.config.read_text().replace('lock_lease = "2s"', 'lock_lease = "1s"')
-                        .replace('lock_timeout = "1s"', 'lock_timeout = "20s"'))
+    p.set_options(lock_lease="1s", lock_timeout="20s")
     p.add("b1", None, REVISION)
     before = snapshot(sql_url)
     proc = p.run("upgrade", "head", "-q", env={"RAGREV_FAULTS": "step=2"})  # the rows are in, not the index

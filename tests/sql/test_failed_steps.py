@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.sql.test_runner_sql import heads, scalar
+from tests.helpers.sql import heads, scalar
 
 
 @pytest.mark.parametrize("mode", ["revision", "step"])

@@ -27,14 +27,14 @@ from ragrev.config import StoreConfig
 from ragrev.lock import Leases, LockLost
 from ragrev.stores import open_store
 from tests.reliability.fencing import check_outcome, pause_past_lease, start, wait_until
-from tests.sql.test_runner_sql import heads, scalar
+from tests.helpers.sql import heads, scalar
 
 ROWS = 200
 
 
 def project(make_project, url, sleep_sql: str):
     p = make_project({"meta": {"url": url}})
-    p.config.write_text(p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "60s"'))
+    p.set_options(lock_timeout="60s")
     p.add("r1", None, f"""
         def upgrade(op):
             op.meta.create_table('items', sa.Column('id', sa.Integer, primary_key=True), sa.Column('n', sa.Integer))

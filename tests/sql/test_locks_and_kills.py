@@ -4,57 +4,13 @@ and SIGKILLs at several points of a multi-step run that the next ``upgrade``
 recovers from, reaching the state of an uninterrupted run."""
 from __future__ import annotations
 
-import re
 import signal
 import time
 
 import pytest
-import sqlalchemy as sa
 
-from tests.sql.test_runner_sql import heads, scalar, snapshot
-
-
-def slow_sql(url: str, seconds: float) -> str:
-    if url.startswith("postgresql"):
-        return f"SELECT pg_sleep({seconds})"
-    n = int(seconds * 5_000_000)  # a CPU-bound recursive count: ~0.2 us a row on this machine
-    return f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT count(*) FROM c"
-
-
-def slow_project(make_project, url, seconds=0.3, steps=4, revisions=3, mode="revision", sub="proj"):
-    """revisions q1..qN, each: create a table, then ``steps`` slow steps that each insert a counter row."""
-    p = make_project({"meta": {"url": url, "transaction": mode}}, sub=sub)
-    p.add("q0", None, "def upgrade(op):\n    op.meta.create_table('counter', sa.Column('rev', sa.String(8)), sa.Column('step', sa.Integer))\n"
-                      "\ndef downgrade(op):\n    op.meta.drop_table('counter')\n")
-    down = "q0"
-    for r in range(1, revisions + 1):
-        lines = [f"    op.meta.create_table('t{r}', sa.Column('id', sa.Integer, primary_key=True))"]
-        for s in range(steps):
-            lines.append(f"    op.meta.execute({slow_sql(url, seconds)!r})")
-            lines.append(f"    op.meta.execute(\"INSERT INTO counter (rev, step) VALUES ('q{r}', {s})\")")
-        body = "def upgrade(op):\n" + "\n".join(lines) + "\n\ndef downgrade(op):\n" \
-               f"    op.meta.execute(\"DELETE FROM counter WHERE rev = 'q{r}'\")\n    op.meta.drop_table('t{r}')\n"
-        p.add(f"q{r}", down, body)
-        down = f"q{r}"
-    return p
-
-
-def wait_for_lock(url, timeout=30.0):
-    engine = sa.create_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                with engine.connect() as c:
-                    row = c.execute(sa.text("SELECT owner FROM ragrev_lock WHERE expires > 0")).first()
-                    if row:
-                        return row[0]
-            except sa.exc.SQLAlchemyError:
-                pass
-            time.sleep(0.05)
-    finally:
-        engine.dispose()
-    raise AssertionError("the first runner never took the lock")
+from tests.helpers.sql import heads, scalar, snapshot
+from tests.helpers.sql import slow_project, wait_for_lock
 
 
 def test_two_runners_one_applies_the_other_exits_3_naming_the_holder(make_project, sql_url):
@@ -82,7 +38,7 @@ def test_killed_holder_lease_expires_and_next_runner_proceeds(make_project, sql_
     first.send_signal(signal.SIGKILL)
     first.wait()
     # lock_lease is 2s in the test config; give the next runner time to wait it out
-    p.config.write_text(p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "20s"'))
+    p.set_options(lock_timeout="20s")
     second = p.run("upgrade", "head", "-q")
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
@@ -112,7 +68,7 @@ def test_sigkill_at_several_points_then_upgrade_reaches_the_same_state(make_proj
             kills += 1
         proc.wait()
         # a killed holder leaves its lease: wait for it to expire (lock_lease = 2s)
-        p.config.write_text(re.sub(r'lock_timeout = "\d+s"', 'lock_timeout = "10s"', p.config.read_text()))
+        p.set_options(lock_timeout="10s")
     assert kills >= 2
     p.cli("upgrade", "head", "-q")
     assert heads(sql_url) == {"q3"}
@@ -126,7 +82,7 @@ def test_sigkill_at_every_kind_of_point_by_fault_injection(make_project, sql_url
     was journaled, after it was journaled, after a stamp — then ``upgrade head``
     reaches the uninterrupted state with one counter row per step."""
     p = slow_project(make_project, sql_url, seconds=0.0, steps=3, revisions=2, mode=mode)
-    p.config.write_text(p.config.read_text().replace('lock_lease = "2s"', 'lock_lease = "1s"'))
+    p.set_options(lock_lease="1s")
     p.cli("upgrade", "head", "-q")
     expected = snapshot(sql_url)
     p.cli("downgrade", "base", "-q")

@@ -4,48 +4,12 @@ relative targets on a branched graph, half-applied revisions, resume without
 repeating a step, checksums of applied revisions, --plan, derived downgrades."""
 from __future__ import annotations
 
-import hashlib
 import json
 
+import pytest
 import sqlalchemy as sa
 
-
-def snapshot(url: str) -> dict:
-    """The user's schema (reflected) and a hash of every table's rows; ragrev's own tables excluded.
-    Column order does not count: a restored column comes back at the end of its table (as in Alembic)."""
-    engine = sa.create_engine(url)
-    out = {}
-    with engine.connect() as c:
-        insp = sa.inspect(c)
-        for t in sorted(insp.get_table_names()):
-            if t.startswith("ragrev_"):
-                continue
-            cols = sorted((col["name"], str(col["type"]), col["nullable"]) for col in insp.get_columns(t))
-            idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))
-            rows = [sorted(r.items()) for r in c.execute(sa.text(f'SELECT * FROM "{t}"')).mappings()]
-            digest = hashlib.sha256(json.dumps(sorted(map(repr, rows))).encode()).hexdigest()
-            out[t] = {"columns": cols, "indexes": idx, "rows": digest, "count": len(rows)}
-    engine.dispose()
-    return out
-
-
-def heads(url):
-    engine = sa.create_engine(url)
-    with engine.connect() as c:
-        if not sa.inspect(c).has_table("ragrev_version"):
-            return set()
-        h = {r[0] for r in c.execute(sa.text("SELECT version_num FROM ragrev_version"))}
-    engine.dispose()
-    return h
-
-
-def scalar(url, sql):
-    engine = sa.create_engine(url)
-    with engine.connect() as c:
-        v = c.execute(sa.text(sql)).scalar()
-    engine.dispose()
-    return v
-
+from tests.helpers.sql import heads, scalar, snapshot
 
 CHAIN = [
     ("r1", None, '''
@@ -92,6 +56,7 @@ def chain_project(make_project, url, options=""):
     return p
 
 
+@pytest.mark.slow
 def test_chain_up_and_down_leaves_schema_and_data_identical(make_project, sql_url):
     """r1 <- r2 <- r3 <- r4 <- r5, on SQLite and PostgreSQL: every level on the
     way down equals the same level on the way up (schema + row hashes)."""

@@ -7,12 +7,11 @@ host: it waits (and exits 3 naming it, or finds nothing left to do), the
 holder finishes, every run record is the holder's, no step runs twice."""
 from __future__ import annotations
 
-import re
 
 import sqlalchemy as sa
 
-from tests.sql.test_locks_and_kills import slow_project, wait_for_lock
-from tests.sql.test_runner_sql import heads, scalar
+from tests.helpers.sql import slow_project, wait_for_lock
+from tests.helpers.sql import heads, scalar
 
 
 def run_owners(url) -> set[str]:
@@ -26,8 +25,7 @@ def run_owners(url) -> set[str]:
 def test_a_lease_expired_under_a_live_holder_is_not_taken(make_project, tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     p = slow_project(make_project, url, seconds=1.0, steps=3, revisions=2, mode="step")
-    p.config.write_text(re.sub(r'lock_lease = "\d+s"', 'lock_lease = "1s"',
-                               p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "30s"')))
+    p.set_options(lock_lease="1s", lock_timeout="30s")
     first = p.run("upgrade", "head", "-q")
     owner = wait_for_lock(url)
     assert owner.split(":")[1] == str(first.pid)
@@ -44,8 +42,7 @@ def test_a_lease_expired_under_a_live_holder_is_not_taken(make_project, tmp_path
 def test_the_waiting_runner_names_the_live_holder(make_project, tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     p = slow_project(make_project, url, seconds=1.5, steps=2, revisions=2, mode="step")
-    p.config.write_text(re.sub(r'lock_lease = "\d+s"', 'lock_lease = "1s"',
-                               p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "3s"')))
+    p.set_options(lock_lease="1s", lock_timeout="3s")
     first = p.run("upgrade", "head", "-q")
     wait_for_lock(url)
     second = p.run("upgrade", "head", "-q")

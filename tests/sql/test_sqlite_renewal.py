@@ -7,16 +7,15 @@ a request at once instead of waiting). The runner's write transactions on
 SQLite take the write lock when they begin, so they never have to upgrade."""
 from __future__ import annotations
 
-import re
 
-from tests.sql.test_locks_and_kills import slow_project
-from tests.sql.test_runner_sql import heads, scalar
+from tests.helpers.sql import slow_project
+from tests.helpers.sql import heads, scalar
 
 
 def test_renewals_never_fail_a_run_of_many_short_revisions(make_project, tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     p = slow_project(make_project, url, seconds=0.0, steps=1, revisions=40, mode="step")
-    p.config.write_text(re.sub(r'lock_lease = "\d+s"', 'lock_lease = "30ms"', p.config.read_text()))
+    p.set_options(lock_lease="30ms")
     for _ in range(2):
         proc = p.run("upgrade", "head", "-q")
         _, err = proc.communicate(timeout=300)

@@ -6,9 +6,12 @@ exists": the downgrade of an ``add_column`` drops the column into the trash
 too, and the trash name had only a one-second timestamp)."""
 from __future__ import annotations
 
-from tests.sql.test_runner_sql import snapshot
+import pytest
+
+from tests.helpers.sql import snapshot
 
 
+@pytest.mark.slow
 def test_dropping_the_same_column_and_table_twice_in_a_second(make_project, sql_url):
     p = make_project({"meta": sql_url})
     p.add("t1", None, '''

@@ -14,12 +14,14 @@ On SQL with ``transaction = "step"`` (each step commits with its journal
 record; the revision's stamp and record close are separate commits)."""
 from __future__ import annotations
 
+import pytest
+
 import signal
 import time
 
 import sqlalchemy as sa
 
-from tests.sql.test_runner_sql import heads, snapshot
+from tests.helpers.sql import heads, snapshot
 
 DROPS = '''
 def upgrade(op):
@@ -31,8 +33,7 @@ def upgrade(op):
 
 def project(make_project, url):
     p = make_project({"meta": {"url": url, "transaction": "step"}})
-    p.config.write_text(p.config.read_text().replace('lock_timeout = "1s"', 'lock_timeout = "20s"')
-                        .replace('lock_lease = "2s"', 'lock_lease = "1s"'))
+    p.set_options(lock_timeout="20s", lock_lease="1s")
     engine = sa.create_engine(url)
     with engine.begin() as c:
         c.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, title VARCHAR(40), body TEXT)")
@@ -50,6 +51,7 @@ def killed(p, *args, fault: str) -> None:
     time.sleep(1.1)  # the dead runner's lease (1s) expires
 
 
+@pytest.mark.slow
 def test_killed_after_the_upgrade_stamp_then_derived_downgrade_restores(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
@@ -62,6 +64,7 @@ def test_killed_after_the_upgrade_stamp_then_derived_downgrade_restores(make_pro
     assert snapshot(sql_url) == before
 
 
+@pytest.mark.slow
 def test_killed_after_the_downgrade_stamp_then_both_directions_work(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
@@ -77,6 +80,7 @@ def test_killed_after_the_downgrade_stamp_then_both_directions_work(make_project
     assert snapshot(sql_url) == before
 
 
+@pytest.mark.slow
 def test_killed_while_reverting_a_half_applied_revision_the_same_downgrade_finishes(make_project, sql_url):
     p = project(make_project, sql_url)
     before = snapshot(sql_url)
