@@ -39,8 +39,9 @@ from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
 from ragrev.lock import local_pid, pid_alive, took_over, utc
 from ragrev.ops.milvus import (
-    MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
+    MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
+from ragrev.ops.milvus_schema import parse_version, server_capabilities
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_TABLE, VERSION_TABLE, Store
 
 KIND = "milvus"
@@ -73,6 +74,14 @@ def lit(value) -> str:
 
 #: how Milvus words an expression it cannot parse (as opposed to one that names unknown fields or mixes types)
 _SYNTAX_ERROR = re.compile(r"unexpected (token|character)|expected .* got|cannot parse|syntax error", re.IGNORECASE)
+#: how it words an unknown field; Milvus 2.3 says ``cannot parse expression: ..., error: field lang not exist``
+_UNKNOWN_FIELD = re.compile(r"field \S+ not exist|not exist.*field|field .* not found|no such field", re.IGNORECASE)
+
+
+def _syntax_error(text: str) -> bool:
+    """Whether a failed query's message says its filter does not parse (not that it names a field
+    the collection lacks, which an earlier step of the run may add)."""
+    return bool(_SYNTAX_ERROR.search(text)) and not _UNKNOWN_FIELD.search(text)
 
 
 #: the collection property that keeps the embedding contract (see ragrev.contracts)
@@ -155,6 +164,7 @@ class MilvusStore(Store):
         self._opened_lite = False
         self._log_cache: dict[str, dict] = {}
         self._meta_ok = False
+        self._caps = None
         if self.lite:
             self.path = os.path.abspath(config.path)
             return
@@ -170,7 +180,20 @@ class MilvusStore(Store):
 
     @property
     def caps(self):
-        return MILVUS_LITE if self.lite else MILVUS
+        """What the server supports: asked its version once per connection
+        (:func:`ragrev.ops.milvus_schema.server_capabilities`); Milvus Lite has its own set."""
+        if self.lite:
+            return MILVUS_LITE
+        if self._caps is None:
+            self._caps = server_capabilities(self.server_version())
+        return self._caps
+
+    def server_version(self) -> tuple | None:
+        """The server's version as ``(major, minor, patch)``; None if it does not say."""
+        try:
+            return parse_version(self.c.get_server_version())
+        except MilvusException:
+            return None
 
     # --- lifecycle -------------------------------------------------------------------
     def connect(self) -> None:
@@ -218,6 +241,7 @@ class MilvusStore(Store):
             except Exception:
                 pass
             self.client = None
+        self._caps = None
         if self._opened_lite:
             with _LITE_GUARD:
                 self._opened_lite = False
@@ -405,9 +429,24 @@ class MilvusStore(Store):
     def is_collection(self, name: str) -> bool:
         return name in self.c.list_collections()
 
+    def aliases(self, collection: str = "") -> list[str]:
+        """Aliases (of ``collection``, or all) in this store's database: Milvus
+        2.3 resolves alias calls in ``default`` unless the request names the
+        database, and pymilvus names it only for this one."""
+        kw = {"db_name": self.db_name} if not self.lite and self.db_name else {}
+        return list(self.c.list_aliases(collection, **kw).get("aliases", []))
+
     def alias_target(self, name: str) -> str | None:
+        if self.lite or not self.db_name:
+            try:
+                return self.c.describe_alias(name)["collection_name"]
+            except MilvusException:
+                return None
+        # describe_alias has no database on Milvus 2.3: describe the collection the alias names
+        if name not in self.aliases():
+            return None
         try:
-            return self.c.describe_alias(name)["collection_name"]
+            return self.c.describe_collection(name).get("collection_name")
         except MilvusException:
             return None
 
@@ -424,7 +463,7 @@ class MilvusStore(Store):
         return phys
 
     def aliases_of(self, name: str) -> list[str]:
-        return sorted(self.c.list_aliases(name).get("aliases", []))
+        return sorted(self.aliases(name))
 
     def collection_state(self, name: str) -> CollectionState:
         """The schema and indexes of a collection (or of the one an alias names)."""
@@ -476,7 +515,7 @@ class MilvusStore(Store):
                 continue
             if trash and ftype not in ("SPARSE_FLOAT_VECTOR", "BINARY_VECTOR"):
                 spec = {"index_type": "FLAT", "metric_type": spec["metric_type"], "params": {}}
-            ip.add_index(fname, **_index_args(spec))
+            ip.add_index(fname, **_index_args(spec, self.caps))
         if not exists:
             self.c.create_collection(name, schema=self._schema(cs, trash), consistency_level="Strong")
         if cs.embedding and not trash:
@@ -509,7 +548,7 @@ class MilvusStore(Store):
 
     def create_index(self, collection: str, fname: str, spec: dict) -> None:
         ip = self.c.prepare_index_params()
-        ip.add_index(fname, **_index_args(spec))
+        ip.add_index(fname, **_index_args(spec, self.caps))
         self.c.release_collection(collection)
         self.c.create_index(collection, ip, sync=not self.lite)  # Lite builds it in load()
         self.load(collection)
@@ -537,7 +576,7 @@ class MilvusStore(Store):
     def fresh_name(self, logical: str) -> str:
         """``<logical>_v<n>``: the next generation not used by a collection, an alias or the trash."""
         names = self.c.list_collections()
-        used = set(names) | set(self.c.list_aliases().get("aliases", []))
+        used = set(names) | set(self.aliases())
         trashed = [n[len(TRASH_PREFIX):].partition("_")[2] + "_" for n in names if n.startswith(TRASH_PREFIX)]
         return next(f"{logical}_v{n}" for n in itertools.count(2) if f"{logical}_v{n}" not in used
                     and not any(t.startswith(f"{logical}_v{n}_") for t in trashed))
@@ -609,7 +648,7 @@ class MilvusStore(Store):
                     self.c.query(phys, filter=filt, limit=1, output_fields=[self.pk_of(phys)])
                 except MilvusException as e:
                     # an earlier step may change the collection's fields: then only a syntax error counts
-                    if name not in touched or _SYNTAX_ERROR.search(_first_line(e)):
+                    if name not in touched or _syntax_error(_first_line(e)):
                         raise op.fail(f"filter {filt!r} on {name!r}: {_first_line(e)}") from None
             touched |= {v for k, v in vars(op).items() if isinstance(v, str) and k in _NAME_PARAMS}
 
@@ -724,14 +763,22 @@ def _write_json(path: str, data) -> None:
         pass
 
 
-def _index_args(spec: dict) -> dict:
+#: what a server without defaults for HNSW (before Milvus 2.4) is given when a revision leaves them out
+HNSW_DEFAULTS = {"M": 16, "efConstruction": 200}
+
+
+def _index_args(spec: dict, caps=None) -> dict:
     """Arguments of ``IndexParams.add_index``: build params both as flat keys
-    (what servers read) and as a ``params`` JSON value (what Milvus Lite reads)."""
+    (what servers read) and as a ``params`` JSON value (what Milvus Lite reads).
+    On a server without HNSW defaults the missing ones are :data:`HNSW_DEFAULTS`."""
     kw = {"index_type": spec["index_type"]}
     if spec.get("metric_type"):
         kw["metric_type"] = spec["metric_type"]
-    if spec.get("params"):
-        kw["params"] = {**spec["params"], "params": dict(spec["params"])}
+    params = dict(spec.get("params") or {})
+    if caps is not None and not caps.hnsw_defaults and spec["index_type"] == "HNSW":
+        params = {**HNSW_DEFAULTS, **params}
+    if params:
+        kw["params"] = {**params, "params": dict(params)}
     return kw
 
 

@@ -7,8 +7,13 @@
   Alembic's ``transaction_per_migration``); with ``transaction = "step"`` in
   the store's table each step commits with its journal record. SQLite and
   PostgreSQL have transactional DDL (for SQLite the driver's own transaction
-  handling is replaced so that DDL is covered too); on MySQL DDL commits
-  implicitly, so a failure can leave a step half-done there.
+  handling is replaced so that DDL is covered too). On a dialect without it
+  (MySQL, MariaDB, Oracle: each DDL statement commits implicitly) a revision
+  cannot be one transaction: there every step commits with its journal record
+  whatever ``transaction`` says, so the journal never claims fewer steps than
+  the store has (a rerun resumes after the last one, a downgrade reverts
+  exactly those); a statement that fails inside a step can still leave that
+  one step half-done.
 - The lease (``ragrev_lock``: owner, expiry, time taken, fencing token) is
   taken and renewed on its own connection, so that renewing it never waits on
   a migration's transaction. Every write transaction of a runner also checks,
@@ -53,8 +58,9 @@ lock_table = sa.Table(
     LOCK_TABLE, _meta,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("owner", sa.String(255), nullable=False),
-    sa.Column("expires", sa.Float, nullable=False),
-    sa.Column("acquired", sa.Float, nullable=False),
+    # DOUBLE: on MySQL a FLOAT keeps 7 digits, and the compare-and-set compares the value read back
+    sa.Column("expires", sa.Double, nullable=False),
+    sa.Column("acquired", sa.Double, nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),
 )
 
@@ -151,8 +157,18 @@ class SqlStore(Store):
             raise fence.lose(self.name, _holder(row))
         return sent
 
+    @property
+    def transactional_ddl(self) -> bool:
+        """Whether DDL takes part in transactions here (Alembic's flag for
+        the dialect; SQLite made so by :func:`_transactional_sqlite`)."""
+        if self.dialect == "sqlite":
+            return True
+        return bool(MigrationContext.configure(connection=self.conn).impl.transactional_ddl)
+
     def revision_scope(self):
-        return self._tx() if self.transaction_mode == "revision" else nullcontext()
+        if self.transaction_mode == "revision" and self.transactional_ddl:
+            return self._tx()
+        return nullcontext()
 
     def step_scope(self):
         return self._tx()
@@ -385,7 +401,7 @@ class SqlStore(Store):
                 stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
                 if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
                     continue
-                self.conn.execute(sa.text(f'DROP TABLE "{name}"'))
+                self.conn.execute(sa.text(f"DROP TABLE {_qname(self, name)}"))
                 dropped.append(name)
         return dropped
 
@@ -462,6 +478,17 @@ def _writing(conn):
 
 # --- implementations ---------------------------------------------------------------------
 
+def _q(store: SqlStore, name: str) -> str:
+    """An identifier quoted for the store's dialect (``"x"``, or MySQL's `` `x` ``)."""
+    return store.engine.dialect.identifier_preparer.quote(name)
+
+
+def _qname(store: SqlStore, name: str, schema: str | None = None) -> str:
+    """A table name, with its schema if any, quoted for the store's dialect."""
+    prep = store.engine.dialect.identifier_preparer
+    return (prep.quote_schema(schema) + "." if schema else "") + prep.quote(name)
+
+
 def _table_exists(store: SqlStore, name, schema=None) -> bool:
     return sa.inspect(store.conn).has_table(name, schema=schema)
 
@@ -478,8 +505,26 @@ def _apply_sql(store: SqlStore, op: SqlOp, ctx):
         ctx.captured["reverse_code"] = _alter_reverse_code(store, m)
     if isinstance(m, aops.DropIndexOp) and m.table_name:
         ctx.captured["reverse_code"] = _index_code(store, m)
+    if ctx.resuming and not store.transactional_ddl and _already_done(store, m):
+        return None
     ops.invoke(m)
     return None
+
+
+def _already_done(store: SqlStore, m) -> bool:
+    """Whether the DDL of a step that was killed before its journal record (its
+    statement committed implicitly, as on MySQL) is already in the store:
+    the table, column or index it creates exists."""
+    insp = sa.inspect(store.conn)
+    if isinstance(m, aops.CreateTableOp):
+        return insp.has_table(m.table_name, schema=m.schema)
+    if isinstance(m, aops.AddColumnOp):
+        return insp.has_table(m.table_name, schema=m.schema) and any(
+            c["name"] == m.column.name for c in insp.get_columns(m.table_name, schema=m.schema))
+    if isinstance(m, aops.CreateIndexOp):
+        return insp.has_table(m.table_name, schema=m.schema) and any(
+            i["name"] == m.index_name for i in insp.get_indexes(m.table_name, schema=m.schema))
+    return False
 
 
 def _soft_drop_table(store, ops, m, ctx):
@@ -506,8 +551,9 @@ def _drop_column(store, ops, m, ctx):
     pk = sa.inspect(store.conn).get_pk_constraint(m.table_name, schema=m.schema).get("constrained_columns") or []
     if pk:
         trash = trash_name(m.table_name, m.column_name, taken=_taken(store, m.schema))
-        cols = ", ".join(f'"{c}"' for c in pk + [m.column_name])
-        store.conn.execute(sa.text(f'CREATE TABLE "{trash}" AS SELECT {cols} FROM "{m.table_name}"'))
+        cols = ", ".join(_q(store, c) for c in pk + [m.column_name])
+        store.conn.execute(sa.text(f"CREATE TABLE {_qname(store, trash, m.schema)} AS "
+                                   f"SELECT {cols} FROM {_qname(store, m.table_name, m.schema)}"))
         ctx.captured["values_table"] = trash
         ctx.captured["key"] = pk
     if store.dialect != "sqlite" or not _native_sqlite_drop(store, m):
@@ -588,12 +634,13 @@ def _apply_restore_column(store: SqlStore, op: RestoreColumn, ctx):
     if not any(c["name"] == op.column_name for c in sa.inspect(store.conn).get_columns(op.table_name, schema=op.schema)):
         ops.add_column(op.table_name, column, schema=op.schema)
     if op.values_table and _table_exists(store, op.values_table, op.schema):
-        match = " AND ".join(f'"{op.values_table}"."{k}" = "{op.table_name}"."{k}"' for k in op.key)
+        values, table = _qname(store, op.values_table, op.schema), _qname(store, op.table_name, op.schema)
+        match = " AND ".join(f"{values}.{_q(store, k)} = {table}.{_q(store, k)}" for k in op.key)
         store.conn.execute(sa.text(
-            f'UPDATE "{op.table_name}" SET "{op.column_name}" = '
-            f'(SELECT "{op.values_table}"."{op.column_name}" FROM "{op.values_table}" WHERE {match})'
+            f"UPDATE {table} SET {_q(store, op.column_name)} = "
+            f"(SELECT {values}.{_q(store, op.column_name)} FROM {values} WHERE {match})"
         ))
-        store.conn.execute(sa.text(f'DROP TABLE "{op.values_table}"'))
+        store.conn.execute(sa.text(f"DROP TABLE {values}"))
     if not_null:
         with ops.batch_alter_table(op.table_name, schema=op.schema) as b:
             b.alter_column(op.column_name, existing_type=column.type, nullable=False)

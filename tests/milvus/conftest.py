@@ -1,5 +1,6 @@
-"""Fixtures for the Milvus adapter tests, all on Milvus Lite (a real engine,
-in-process): an open store in a temporary directory, operations recorded as a
+"""Fixtures for the Milvus adapter tests, on Milvus Lite (a real engine,
+in-process), or on the Milvus server ``RAGREV_TEST_MILVUS_URI`` names (each
+store path then maps to a database of its own, dropped after the test): an open store in a temporary directory, operations recorded as a
 revision would record them, applying and reverting them through the store as
 the runner does, and content hashes (primary key -> vector bytes + scalars)
 read back from the store."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 
 import numpy as np
 import pytest
@@ -17,13 +19,59 @@ from ragrev.plan import Recorder
 from ragrev.stores import open_store
 
 
-def lite_config(path, name: str = "vectors") -> StoreConfig:
-    return StoreConfig(name, f"milvus-lite:///{path}", "milvus")
+from tests.conftest import MILVUS_SERVER, _milvus_drop_database
+
+_SERVER_DBS: dict[str, str] = {}   # store path -> its database on the server, for this test
+
+
+def lite_config(path, name: str = "vectors", options: dict | None = None) -> StoreConfig:
+    """A store at ``path`` on Milvus Lite, or (on a server) in a database of its own."""
+    if not MILVUS_SERVER:
+        return StoreConfig(name, f"milvus-lite:///{path}", "milvus", options or {})
+    key = str(path)
+    if key not in _SERVER_DBS:
+        from pymilvus import MilvusClient
+
+        _SERVER_DBS[key] = "t_" + uuid.uuid4().hex[:12]
+        client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
+        client.create_database(_SERVER_DBS[key])
+        client.close()
+    return StoreConfig(name, f"{MILVUS_SERVER.rstrip('/')}/{_SERVER_DBS[key]}", "milvus", options or {})
+
+
+_SERVER_CAPS = []
+
+
+@pytest.fixture(autouse=True)
+def _server_features(request):
+    """``@pytest.mark.milvus_feature(name, ...)``: skipped on a server that lacks
+    one (:data:`ragrev.ops.milvus_schema.FEATURES`); such a revision is refused there."""
+    marker = request.node.get_closest_marker("milvus_feature")
+    if marker is None or not MILVUS_SERVER:
+        return
+    if not _SERVER_CAPS:
+        from pymilvus import MilvusClient
+
+        from ragrev.ops.milvus_schema import parse_version, server_capabilities
+
+        client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
+        _SERVER_CAPS.append(server_capabilities(parse_version(client.get_server_version())))
+        client.close()
+    missing = [f for f in marker.args if not getattr(_SERVER_CAPS[0], f)]
+    if missing:
+        pytest.skip(f"{_SERVER_CAPS[0].server} lacks {', '.join(missing)}")
+
+
+@pytest.fixture(autouse=True)
+def _drop_server_databases():
+    yield
+    while _SERVER_DBS:
+        _milvus_drop_database(MILVUS_SERVER, _SERVER_DBS.popitem()[1])
 
 
 @pytest.fixture
 def lite(tmp_path):
-    """A connected Milvus Lite store (closed, and the file released, afterwards)."""
+    """A connected store (Milvus Lite, or the server's; closed, and a Lite file released, afterwards)."""
     store = open_store(lite_config(tmp_path / "vectors.db"))
     store.connect()
     store.ensure_meta()

@@ -66,8 +66,8 @@ def test_wrong_metric_fails_against_the_right_collection(two_indexes):
     assert check(two_indexes, collection="cosine", against="cosine", min_recall=0.99) == 1.0
 
 
-def test_failing_check_exits_1_and_leaves_the_revision_unstamped(make_project):
-    p = make_project({"vectors": "milvus-lite:///./var/v.db"})
+def test_failing_check_exits_1_and_leaves_the_revision_unstamped(make_project, milvus_url):
+    p = make_project({"vectors": milvus_url})
     p.add("c1", None, f"""
 import numpy as np
 

@@ -17,6 +17,8 @@ from tests.sql.test_runner_sql import heads, scalar, snapshot
 def slow_sql(url: str, seconds: float) -> str:
     if url.startswith("postgresql"):
         return f"SELECT pg_sleep({seconds})"
+    if url.startswith("mysql"):
+        return f"SELECT SLEEP({seconds})"
     n = int(seconds * 5_000_000)  # a CPU-bound recursive count: ~0.2 us a row on this machine
     return f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT count(*) FROM c"
 
