@@ -9,7 +9,9 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
   user's (:meth:`MilvusStore.user_collections`).
 - Lock: a lease row, taken by writing it and reading it back (Milvus has no
   compare-and-set), with a fencing token bumped at each takeover, checked by
-  renewals and before a runner's writes (see :mod:`ragrev.lock`). On Milvus Lite only one process can open the file at all
+  renewals and before a runner's writes (see :mod:`ragrev.lock`); two runners at the
+  same moment can both win. With the store option ``lock_url`` (a SQL URL) the
+  lease is held in that database's ``ragrev_lock`` instead, by compare-and-set. On Milvus Lite only one process can open the file at all
   (an OS lock held by milvus-lite): a second process sees the file busy, waits
   up to ``lock_timeout`` for it (:attr:`MilvusStore.lock_timeout`, default 60 s)
   and is told who holds it (from ``ragrev-lease.json`` next to the data and
@@ -165,6 +167,7 @@ class MilvusStore(Store):
         self._log_cache: dict[str, dict] = {}
         self._meta_ok = False
         self._caps = None
+        self._lease = None     # the SqlStore of option lock_url, once used
         if self.lite:
             self.path = os.path.abspath(config.path)
             return
@@ -242,6 +245,9 @@ class MilvusStore(Store):
                 pass
             self.client = None
         self._caps = None
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
         if self._opened_lite:
             with _LITE_GUARD:
                 self._opened_lite = False
@@ -377,7 +383,34 @@ class MilvusStore(Store):
         pid = local_pid(owner)
         return pid is not None and (self.lite or not pid_alive(pid))
 
+    def _lease_store(self):
+        """The SQL store holding this server's lease (option ``lock_url``), or None.
+
+        Milvus has no compare-and-set, so two runners taking the lease row at
+        the same moment can both read back their own write; a SQL lease row is
+        taken by a conditional UPDATE/INSERT, which only one can win. The row
+        is keyed by this server's URL and database, apart from the SQL store's own."""
+        url = self.config.options.get("lock_url")
+        if self.lite or not url:
+            return None
+        if self._lease is None:
+            import hashlib
+
+            from ragrev.config import StoreConfig
+            from ragrev.stores.sql import SqlStore
+
+            store = SqlStore(StoreConfig(f"{self.name}-lock", str(url), "sql"))
+            store.lock_name = "m" + hashlib.sha1(f"{self.uri}/{self.db_name}".encode()).hexdigest()[:30]
+            store.connect()
+            store.ensure_meta()
+            self._lease = store
+        return self._lease
+
     def lock_try(self, owner: str, lease: float) -> str | None:
+        if (held := self._lease_store()) is not None:
+            holder = held.lock_try(owner, lease)
+            self.lock_token = held.lock_token
+            return holder
         if self.client is None and self.lite and not self._open_lite():
             return self._busy
         self.ensure_meta()
@@ -399,6 +432,8 @@ class MilvusStore(Store):
         return None
 
     def lock_renew(self, fence) -> str | None:
+        if (held := self._lease_store()) is not None:
+            return held.lock_renew(fence)
         # Milvus has no compare-and-set: read, compare, write. A takeover
         # between the read and the write is possible on a server (not on Lite,
         # whose file one process holds); the next check sees the takeover.
@@ -410,6 +445,9 @@ class MilvusStore(Store):
         return None
 
     def lock_release(self, owner: str) -> None:
+        if self._lease is not None:
+            self._lease.lock_release(owner)
+            return
         if self.client is None:
             return
         row = self._lock_row()

@@ -80,6 +80,8 @@ class SqlStore(Store):
         self._depth = 0
         self._lock_ready = False
         self._meta_seen = False
+        #: the lease row's key: ``migrate`` for this store; another store holding its lease here uses its own
+        self.lock_name = "migrate"
 
     # --- lifecycle -------------------------------------------------------------
     def connect(self) -> None:
@@ -150,10 +152,10 @@ class SqlStore(Store):
         sent = fence.clock()
         res = self.conn.execute(
             lock_table.update()
-            .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner, lock_table.c.token == fence.token)
+            .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner, lock_table.c.token == fence.token)
             .values(expires=time.time() + fence.lease))
         if res.rowcount != 1:
-            row = self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+            row = self.conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
             raise fence.lose(self.name, _holder(row))
         return sent
 
@@ -265,14 +267,14 @@ class SqlStore(Store):
             with self.engine.connect() as c:
                 if self.dialect == "sqlite":
                     c.exec_driver_sql("PRAGMA busy_timeout = 2000")
-                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
                 c.commit()
                 if row is not None and row["owner"] not in (owner, "") and row["expires"] > now \
                         and not self._gone_here(row["owner"]):
                     return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - now):.0f}s)"
                 with _writing(c):
                     if row is None:
-                        c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease,
+                        c.execute(lock_table.insert().values(name=self.lock_name, owner=owner, expires=now + lease,
                                                              acquired=now, token=1))
                         self.lock_token = 1
                         return None
@@ -280,7 +282,7 @@ class SqlStore(Store):
                     token = row["token"] if mine else row["token"] + 1
                     res = c.execute(
                         lock_table.update()
-                        .where(lock_table.c.name == "migrate", lock_table.c.owner == row["owner"],
+                        .where(lock_table.c.name == self.lock_name, lock_table.c.owner == row["owner"],
                                lock_table.c.expires == row["expires"], lock_table.c.token == row["token"])
                         .values(owner=owner, expires=now + lease, acquired=row["acquired"] if mine else now, token=token)
                     )
@@ -290,7 +292,7 @@ class SqlStore(Store):
         except (sa.exc.IntegrityError, sa.exc.OperationalError):
             pass
         with self.engine.connect() as c:
-            row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+            row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
         if row is None or not row["owner"]:
             return "another runner (busy)"
         if row["owner"] == owner:
@@ -314,24 +316,24 @@ class SqlStore(Store):
             with _writing(c):
                 res = c.execute(
                     lock_table.update()
-                    .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                    .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
                            lock_table.c.token == fence.token)
                     .values(expires=time.time() + fence.lease))
                 if res.rowcount == 1:
                     return None
-                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
         return _holder(row)
 
     def lock_fence(self, fence) -> str | None:
         if self._depth and self.dialect == "sqlite":  # renew inside the open transaction (the only writer now)
             res = self.conn.execute(
                 lock_table.update()
-                .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
                        lock_table.c.token == fence.token)
                 .values(expires=time.time() + fence.lease))
             if res.rowcount == 1:
                 return None
-            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first())
+            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first())
         return self.lock_renew(fence)
 
     def renewal_blocked(self) -> bool:
@@ -339,7 +341,7 @@ class SqlStore(Store):
 
     def lock_release(self, owner: str) -> None:
         with self.engine.connect() as c, _writing(c):
-            c.execute(lock_table.update().where(lock_table.c.name == "migrate", lock_table.c.owner == owner)
+            c.execute(lock_table.update().where(lock_table.c.name == self.lock_name, lock_table.c.owner == owner)
                       .values(expires=0.0))  # owner, time and token stay: who had it last, and the counter
 
     # --- operations --------------------------------------------------------------------

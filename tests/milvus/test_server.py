@@ -97,3 +97,43 @@ def upgrade(op):
     out = p.cli("upgrade", "head", expect=2).output.strip().splitlines()[-1]
     assert f"{path}:" in out and "'INVERTED' is not supported by Milvus 2.3" in out and "(Milvus 2.4.0 has it)" in out
     assert p.cli("current").output.count("c1") == 0
+
+
+@server
+def test_two_runners_on_one_server_with_lock_url_one_applies_the_other_exits_3(make_project, milvus_url, tmp_path):
+    """Milvus has no compare-and-set; with ``lock_url`` the lease is a row in a SQL
+    database, taken by compare-and-set: of two runners started together one
+    applies, the other waits, then exits 3 naming the holder."""
+    lock = f"sqlite:///{tmp_path}/lock.db"
+    body = '''
+import time
+
+def slow(row):
+    time.sleep(0.002)
+    return row
+
+def upgrade(op):
+    op.vectors.create_collection("docs", fields=[{"name": "id", "type": "INT64", "primary": True},
+                                                 {"name": "vec", "type": "FLOAT_VECTOR", "dim": 2}])
+    op.vectors.insert("docs", rows=[{"id": i, "vec": [float(i), 1.0]} for i in range(3000)])
+    op.vectors.copy("docs", "copy", transform=slow, batch_size=200)
+'''
+    projects = [make_project({"vectors": {"url": milvus_url, "lock_url": lock}}, sub=f"p{i}") for i in (1, 2)]
+    for p in projects:
+        p.add("s1", None, body)
+    procs = [p.run("upgrade", "head", "-q") for p in projects]
+    outs = [proc.communicate(timeout=300) for proc in procs]
+    codes = sorted(proc.returncode for proc in procs)
+    assert codes == [0, 3], outs
+    loser = outs[[proc.returncode for proc in procs].index(3)][1]
+    assert "store 'vectors' is locked by" in loser
+    from ragrev.config import load_config
+    from ragrev.stores import open_store
+
+    store = open_store(load_config(projects[0].config).store("vectors"))
+    store.connect()
+    try:
+        assert store.count("copy") == 3000 and store.read_heads() == ("s1",)
+        assert [r["outcome"] for r in store.log_records() if r["type"] == "run"] == ["done"]
+    finally:
+        store.close()
