@@ -296,7 +296,7 @@ RAGREV_KEYS = (
 _CONFIG_FIELDS = ("script_location", "file_template", "lock_timeout", "lock_lease")
 #: the keys of a ``[stores.NAME]`` table, by store kind (``url`` and ``lock_timeout`` for all)
 STORE_KEYS = {
-    "milvus": ("connect_timeout",),
+    "milvus": ("connect_timeout", "lock_url"),
     "mongo": ("database", "timeout", "cache_size"),
     "sql": ("transaction",),
 }
