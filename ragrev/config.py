@@ -286,7 +286,7 @@ RAGREV_KEYS = (
 _CONFIG_FIELDS = ("script_location", "file_template", "lock_timeout", "lock_lease")
 #: the keys of a ``[stores.NAME]`` table, by store kind (``url`` and ``lock_timeout`` for all)
 STORE_KEYS = {
-    "milvus": ("connect_timeout",),
+    "milvus": ("connect_timeout", "lock_url"),
     "mongo": ("database", "timeout", "cache_size"),
     "sql": ("transaction",),
 }
@@ -401,6 +401,9 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
             for k, v in table.items()
             if k != "url"
         }
+        if isinstance(options.get("lock_url"), str):  # a SQL database holding a Milvus server's lease
+            options["lock_url"] = resolve_url_path(options["lock_url"], base)
+            KNOWN_SECRETS.update(s for s in secrets_of(options["lock_url"]) if len(s) >= 3)
         stores[name] = StoreConfig(name, url, kind, options)
     lock_lease = parse_duration(opt("lock_lease", "30s"), "lock_lease")
     if lock_lease <= 0:

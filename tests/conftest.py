@@ -4,12 +4,17 @@ PostgreSQL that runs on the machine; each test gets its own database)."""
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import uuid
 
 import pytest
 
+from tests.helpers.milvus import MILVUS_SERVER, drop_server_database
 from tests.helpers.project import PG_ADMIN_URL, REAL_MONGO, Project
+
+#: a MariaDB/MySQL server database the SQL tests also run on (each test gets its own database)
+MYSQL_ADMIN_URL = os.environ.get("RAGREV_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 # --- markers (registered in setup.cfg) ----------------------------------------------------
 
@@ -43,6 +48,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.process)
         if engine and process:
             item.add_marker(pytest.mark.slow)
+        if MILVUS_SERVER and "lite_only" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="Milvus Lite only (RAGREV_TEST_MILVUS_URI selects a server)"))
 
 
 @pytest.fixture
@@ -85,9 +92,47 @@ def pg_url():
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
+def mysql_url():
+    """A fresh MariaDB/MySQL database for one test, dropped afterwards."""
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("pymysql")
+    try:
+        admin = sa.create_engine(MYSQL_ADMIN_URL, connect_args={"connect_timeout": 3})
+        name = "ragrev_t_" + uuid.uuid4().hex[:10]
+        with admin.begin() as c:
+            c.exec_driver_sql(f"CREATE DATABASE `{name}`")
+    except Exception as e:  # pragma: no cover - CI starts MariaDB
+        pytest.skip(f"MariaDB/MySQL not reachable at {MYSQL_ADMIN_URL}: {e}")
+    yield MYSQL_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.begin() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def sql_url(request, tmp_path):
-    """Each SQL test runs on SQLite and on PostgreSQL."""
+    """Each SQL test runs on SQLite, PostgreSQL and MariaDB/MySQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
+    if request.param == "mariadb":
+        return request.getfixturevalue("mysql_url")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def milvus_url(request):
+    """Where a test's vector store lives: a database of its own on the Milvus
+    server ``RAGREV_TEST_MILVUS_URI`` names (dropped afterwards), else a
+    Milvus Lite file under the project (``./var/vectors.db``)."""
+    if not MILVUS_SERVER:
+        yield "milvus-lite:///./var/vectors.db"
+        return
+    from pymilvus import MilvusClient
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
+    client.create_database(name)
+    client.close()
+    yield f"{MILVUS_SERVER.rstrip('/')}/{name}"
+    drop_server_database(MILVUS_SERVER, name)

@@ -160,7 +160,7 @@ def at_base(project: Path) -> None:
             assert store.read_heads() == (), store.name
         assert sql_tables(st.meta) == ([], None)
         assert st.docs.user_collections() == [] and st.eu.user_collections() == []
-        assert st.vectors.user_collections() == [] and not st.vectors.c.list_aliases().get("aliases")
+        assert st.vectors.user_collections() == [] and not st.vectors.aliases()
         trash = [n for n in st.docs.collection_names() if n.startswith("ragrev_trash_")]
         assert any(n.endswith("_documents") for n in trash) and any(n.endswith("_conversations") for n in trash)
     assert list((project / "var" / "cold").rglob("*.jsonl.gz"))      # cold storage is never deleted

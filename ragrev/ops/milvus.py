@@ -125,6 +125,7 @@ class CreateCollection(MilvusOp):
             self.check_field_type(state, self.collection, f)
         for fname, ispec in self.indexes.items():
             self.check_index(state, self.collection, cs.fields[fname], ispec)
+        self.check_vector_count(state, self.collection, cs)
         existing = state.collection(self.collection)
         if state.exists(self.collection) and not (existing and not state.is_alias(self.collection)
                                                   and existing.same_shape(cs)):
@@ -313,7 +314,9 @@ class Rebuild(MilvusOp):
 
     def simulate(self, state):
         cs = self.need(state, self.collection)
-        state.replace(self.collection, self.new_state(cs.clone(), state))
+        new = self.new_state(cs.clone(), state)
+        self.check_vector_count(state, self.collection, new)
+        state.replace(self.collection, new)
 
     def reverse(self, captured):
         c = _captured(self, captured, "mode")
@@ -405,6 +408,13 @@ class AddField(Rebuild):
             raise self.fail(f"{self.collection}.{self.field}: {state.caps.server} cannot add a field in place "
                             "(add_collection_field is not implemented there); drop rebuild=False")
         s = self.spec()
+        if not state.caps.nullable and s["nullable"] and s["type"] not in VECTOR_TYPES:
+            if self.fill is None and self.default is None:
+                raise self.fail(f"{self.collection}.{self.field}: {state.caps.lacks('nullable')}; give fill= or "
+                                "default= (the rebuild then writes a value into every row)")
+            s = {**s, "nullable": False, "default": None}  # the fallback: a plain field, filled by the rebuild
+        if not state.caps.nullable:
+            s = {**s, "default": None}
         self.check_field_type(state, self.collection, s)
         cs.fields[self.field] = s
         if s["type"] in VECTOR_TYPES:
@@ -471,7 +481,7 @@ class AlterField(Rebuild):
             raise self.fail(f"{self.collection}.{self.field}: nothing to change")
 
     def native(self, caps: Capabilities) -> bool:
-        return caps.native_add_field and set(self.changes()) == {"max_length"} and self.convert is None
+        return caps.native_add_field and set(self.changes()) == {"max_length"} and self.convert is None  # same version
 
     def new_state(self, cs, state):
         old = self.need_field(cs, self.collection, self.field)
@@ -489,6 +499,7 @@ class AlterField(Rebuild):
         if old["type"] in VECTOR_TYPES or spec["type"] in VECTOR_TYPES:
             if spec["type"] != old["type"] or spec["dim"] != old["dim"]:
                 raise self.fail(f"{self.collection}.{self.field}: change vectors with reembed, not alter_field")
+        self.check_field_type(state, self.collection, spec)
         cs.fields[self.field] = spec
         return cs
 

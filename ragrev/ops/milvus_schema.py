@@ -41,7 +41,9 @@ _FIELD_KEYS = {"name", "type", "primary", "is_primary", "auto_id", "dim", "max_l
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a server supports, for ``preflight``."""
+    """What a server supports, for ``preflight``: the types and index types it
+    knows, and the features of :data:`FEATURES` it has (``lacks`` names the
+    missing one and the first Milvus version that has it)."""
 
     server: str
     vector_types: frozenset
@@ -49,7 +51,40 @@ class Capabilities:
     scalar_index_types: frozenset
     metrics: frozenset
     native_add_field: bool
+    nullable: bool = True           # nullable fields and default values
+    multi_vector: bool = True       # several vector fields in a collection
+    hnsw_defaults: bool = True      # HNSW without M / efConstruction
+    bulk_import: bool = True
+    version: tuple | None = None    # the server's (major, minor, patch); None for Milvus Lite
 
+    def lacks(self, feature: str) -> str:
+        """``"<server> lacks <what> (Milvus <version> has it)"``."""
+        what, since = FEATURES[feature]
+        return f"{self.server} lacks {what} (Milvus {'.'.join(map(str, since))} has it)"
+
+    def since(self, name: str) -> str:
+        """For a type or index type this server lacks: the version that has it."""
+        since = SINCE.get(name)
+        return f" (Milvus {'.'.join(map(str, since))} has it)" if since else ""
+
+
+#: features that came with a Milvus version: key -> (what it is, first version)
+FEATURES = {
+    "native_add_field": ("adding a field in place (add_collection_field)", (2, 6, 0)),
+    "native_alter_field": ("changing max_length in place (alter_collection_field)", (2, 6, 0)),
+    "nullable": ("nullable fields and default values", (2, 5, 0)),
+    "multi_vector": ("several vector fields in one collection", (2, 4, 0)),
+    "hnsw_defaults": ("defaults for HNSW's M and efConstruction", (2, 4, 0)),
+    "bulk_import": ("bulk import (import jobs)", (2, 4, 0)),
+}
+#: the first Milvus version with each type, index type and metric (older ones: since 2.3)
+SINCE = {
+    "SPARSE_FLOAT_VECTOR": (2, 4, 0), "FLOAT16_VECTOR": (2, 4, 0), "BFLOAT16_VECTOR": (2, 4, 0),
+    "INT8_VECTOR": (2, 6, 0), "SPARSE_INVERTED_INDEX": (2, 4, 0), "SPARSE_WAND": (2, 4, 0),
+    "INVERTED": (2, 4, 0), "BITMAP": (2, 5, 0), "NGRAM": (2, 6, 0), "RTREE": (2, 6, 0),
+    "HNSW_SQ": (2, 5, 0), "HNSW_PQ": (2, 5, 0), "HNSW_PRQ": (2, 5, 0), "IVF_RABITQ": (2, 6, 0),
+    "MINHASH_LSH": (2, 6, 0), "MHJACCARD": (2, 6, 0), "BM25": (2, 5, 0),
+}
 
 MILVUS = Capabilities("Milvus", VECTOR_TYPES, frozenset().union(*INDEX_TYPES.values()), SCALAR_INDEX_TYPES,
                       frozenset().union(*METRICS.values()), True)
@@ -57,6 +92,29 @@ MILVUS_LITE = Capabilities("Milvus Lite", frozenset({"FLOAT_VECTOR", "SPARSE_FLO
                            frozenset({"AUTOINDEX", "FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8",
                                       "SPARSE_INVERTED_INDEX"}),
                            frozenset({"INVERTED"}), frozenset({"L2", "IP", "COSINE", "BM25"}), False)
+
+
+def parse_version(text: str) -> tuple | None:
+    """``"v2.3.5-lite"`` -> ``(2, 3, 5)``; None when it names no version."""
+    import re
+
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def server_capabilities(version: tuple | None) -> Capabilities:
+    """What a Milvus server of ``version`` supports (all of :data:`MILVUS`
+    when the version is unknown or newer than the table)."""
+    if version is None:
+        return MILVUS
+    has = lambda since: version >= since  # noqa: E731
+    known = lambda names: frozenset(n for n in names if has(SINCE.get(n, (0,))))  # noqa: E731
+    scalar = known(SCALAR_INDEX_TYPES) | ({"STL_SORT", "TRIE"} if version < (2, 4) else frozenset())
+    flags = {k: has(FEATURES[k][1]) for k in ("nullable", "multi_vector", "hnsw_defaults", "bulk_import")}
+    return Capabilities(f"Milvus {'.'.join(map(str, version))}", known(VECTOR_TYPES),
+                        known(frozenset().union(*INDEX_TYPES.values())), scalar,
+                        known(frozenset().union(*METRICS.values())), has(FEATURES["native_add_field"][1]),
+                        version=version, **flags)
 
 
 # --- specs ----------------------------------------------------------------------------
@@ -275,16 +333,28 @@ class MilvusOp(Operation):
         if fspec["type"] in VECTOR_TYPES:
             if ispec["index_type"] not in caps.index_types:
                 raise self.fail(f"{collection}.{name}: index type {ispec['index_type']!r} is not supported by "
-                                f"{caps.server} (it supports {', '.join(sorted(caps.index_types))})")
+                                f"{caps.server}{caps.since(ispec['index_type'])} "
+                                f"(it supports {', '.join(sorted(caps.index_types))})")
             if ispec["metric_type"] not in caps.metrics:
-                raise self.fail(f"{collection}.{name}: metric {ispec['metric_type']!r} is not supported by {caps.server}")
+                raise self.fail(f"{collection}.{name}: metric {ispec['metric_type']!r} is not supported by "
+                                f"{caps.server}{caps.since(ispec['metric_type'])}")
         elif ispec["index_type"] not in caps.scalar_index_types:
             raise self.fail(f"{collection}.{name}: scalar index type {ispec['index_type']!r} is not supported by "
-                            f"{caps.server} (it supports {', '.join(sorted(caps.scalar_index_types))})")
+                            f"{caps.server}{caps.since(ispec['index_type'])} "
+                            f"(it supports {', '.join(sorted(caps.scalar_index_types))})")
 
     def check_field_type(self, state: SchemaState, collection: str, fspec: dict) -> None:
-        if fspec["type"] in VECTOR_TYPES and fspec["type"] not in state.caps.vector_types:
-            raise self.fail(f"{collection}.{fspec['name']}: {fspec['type']} is not supported by {state.caps.server}")
+        caps = state.caps
+        if fspec["type"] in VECTOR_TYPES and fspec["type"] not in caps.vector_types:
+            raise self.fail(f"{collection}.{fspec['name']}: {fspec['type']} is not supported by "
+                            f"{caps.server}{caps.since(fspec['type'])}")
+        if not caps.nullable and (fspec.get("nullable") or fspec.get("default") is not None):
+            raise self.fail(f"{collection}.{fspec['name']}: {caps.lacks('nullable')}")
+
+    def check_vector_count(self, state: SchemaState, collection: str, cs: "CollectionState") -> None:
+        if not state.caps.multi_vector and len(cs.vector_fields) > 1:
+            raise self.fail(f"collection {collection!r} would have vector fields {', '.join(cs.vector_fields)}: "
+                            f"{state.caps.lacks('multi_vector')}")
 
     def check_rows(self, cs: CollectionState, collection: str, rows) -> None:
         """Rows against the schema: unknown fields, vector dimensions, missing values."""

@@ -293,5 +293,8 @@ def replay(code: str, dialect: str = "sqlite") -> list:
 
     out = []
     rec = SqlRecorder(out.append, dialect)
-    exec(compile(code, "<ragrev journal>", "exec"), {"op": rec, "sa": sa})
+    from sqlalchemy.dialects import mysql, oracle, postgresql, sqlite  # dialect types Alembic renders as <dialect>.X
+
+    namespace = {"op": rec, "sa": sa, "mysql": mysql, "postgresql": postgresql, "sqlite": sqlite, "oracle": oracle}
+    exec(compile(code, "<ragrev journal>", "exec"), namespace)
     return out

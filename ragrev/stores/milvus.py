@@ -9,7 +9,9 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
   user's (:meth:`MilvusStore.user_collections`).
 - Lock: a lease row, taken by writing it and reading it back (Milvus has no
   compare-and-set), with a fencing token bumped at each takeover, checked by
-  renewals and before a runner's writes (see :mod:`ragrev.lock`). On Milvus Lite only one process can open the file at all
+  renewals and before a runner's writes (see :mod:`ragrev.lock`); two runners at the
+  same moment can both win. With the store option ``lock_url`` (a SQL URL) the
+  lease is held in that database's ``ragrev_lock`` instead, by compare-and-set. On Milvus Lite only one process can open the file at all
   (an OS lock held by milvus-lite): a second process sees the file busy, waits
   up to ``lock_timeout`` for it (:attr:`MilvusStore.lock_timeout`, default 60 s)
   and is told who holds it (from ``ragrev-lease.json`` next to the data and
@@ -39,8 +41,9 @@ from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
 from ragrev.lock import local_pid, pid_alive, took_over, utc
 from ragrev.ops.milvus import (
-    MILVUS, MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
+    MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
+from ragrev.ops.milvus_schema import parse_version, server_capabilities
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_TABLE, VERSION_TABLE, Store
 
 KIND = "milvus"
@@ -73,6 +76,14 @@ def lit(value) -> str:
 
 #: how Milvus words an expression it cannot parse (as opposed to one that names unknown fields or mixes types)
 _SYNTAX_ERROR = re.compile(r"unexpected (token|character)|expected .* got|cannot parse|syntax error", re.IGNORECASE)
+#: how it words an unknown field; Milvus 2.3 says ``cannot parse expression: ..., error: field lang not exist``
+_UNKNOWN_FIELD = re.compile(r"field \S+ not exist|not exist.*field|field .* not found|no such field", re.IGNORECASE)
+
+
+def _syntax_error(text: str) -> bool:
+    """Whether a failed query's message says its filter does not parse (not that it names a field
+    the collection lacks, which an earlier step of the run may add)."""
+    return bool(_SYNTAX_ERROR.search(text)) and not _UNKNOWN_FIELD.search(text)
 
 
 #: the collection property that keeps the embedding contract (see ragrev.contracts)
@@ -155,6 +166,8 @@ class MilvusStore(Store):
         self._opened_lite = False
         self._log_cache: dict[str, dict] = {}
         self._meta_ok = False
+        self._caps = None
+        self._lease = None     # the SqlStore of option lock_url, once used
         if self.lite:
             self.path = os.path.abspath(config.path)
             return
@@ -170,7 +183,20 @@ class MilvusStore(Store):
 
     @property
     def caps(self):
-        return MILVUS_LITE if self.lite else MILVUS
+        """What the server supports: asked its version once per connection
+        (:func:`ragrev.ops.milvus_schema.server_capabilities`); Milvus Lite has its own set."""
+        if self.lite:
+            return MILVUS_LITE
+        if self._caps is None:
+            self._caps = server_capabilities(self.server_version())
+        return self._caps
+
+    def server_version(self) -> tuple | None:
+        """The server's version as ``(major, minor, patch)``; None if it does not say."""
+        try:
+            return parse_version(self.c.get_server_version())
+        except MilvusException:
+            return None
 
     # --- lifecycle -------------------------------------------------------------------
     def connect(self) -> None:
@@ -218,6 +244,10 @@ class MilvusStore(Store):
             except Exception:
                 pass
             self.client = None
+        self._caps = None
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
         if self._opened_lite:
             with _LITE_GUARD:
                 self._opened_lite = False
@@ -353,7 +383,34 @@ class MilvusStore(Store):
         pid = local_pid(owner)
         return pid is not None and (self.lite or not pid_alive(pid))
 
+    def _lease_store(self):
+        """The SQL store holding this server's lease (option ``lock_url``), or None.
+
+        Milvus has no compare-and-set, so two runners taking the lease row at
+        the same moment can both read back their own write; a SQL lease row is
+        taken by a conditional UPDATE/INSERT, which only one can win. The row
+        is keyed by this server's URL and database, apart from the SQL store's own."""
+        url = self.config.options.get("lock_url")
+        if self.lite or not url:
+            return None
+        if self._lease is None:
+            import hashlib
+
+            from ragrev.config import StoreConfig
+            from ragrev.stores.sql import SqlStore
+
+            store = SqlStore(StoreConfig(f"{self.name}-lock", str(url), "sql"))
+            store.lock_name = "m" + hashlib.sha1(f"{self.uri}/{self.db_name}".encode()).hexdigest()[:30]
+            store.connect()
+            store.ensure_meta()
+            self._lease = store
+        return self._lease
+
     def lock_try(self, owner: str, lease: float) -> str | None:
+        if (held := self._lease_store()) is not None:
+            holder = held.lock_try(owner, lease)
+            self.lock_token = held.lock_token
+            return holder
         if self.client is None and self.lite and not self._open_lite():
             return self._busy
         self.ensure_meta()
@@ -375,6 +432,8 @@ class MilvusStore(Store):
         return None
 
     def lock_renew(self, fence) -> str | None:
+        if (held := self._lease_store()) is not None:
+            return held.lock_renew(fence)
         # Milvus has no compare-and-set: read, compare, write. A takeover
         # between the read and the write is possible on a server (not on Lite,
         # whose file one process holds); the next check sees the takeover.
@@ -386,6 +445,9 @@ class MilvusStore(Store):
         return None
 
     def lock_release(self, owner: str) -> None:
+        if self._lease is not None:
+            self._lease.lock_release(owner)
+            return
         if self.client is None:
             return
         row = self._lock_row()
@@ -405,9 +467,24 @@ class MilvusStore(Store):
     def is_collection(self, name: str) -> bool:
         return name in self.c.list_collections()
 
+    def aliases(self, collection: str = "") -> list[str]:
+        """Aliases (of ``collection``, or all) in this store's database: Milvus
+        2.3 resolves alias calls in ``default`` unless the request names the
+        database, and pymilvus names it only for this one."""
+        kw = {"db_name": self.db_name} if not self.lite and self.db_name else {}
+        return list(self.c.list_aliases(collection, **kw).get("aliases", []))
+
     def alias_target(self, name: str) -> str | None:
+        if self.lite or not self.db_name:
+            try:
+                return self.c.describe_alias(name)["collection_name"]
+            except MilvusException:
+                return None
+        # describe_alias has no database on Milvus 2.3: describe the collection the alias names
+        if name not in self.aliases():
+            return None
         try:
-            return self.c.describe_alias(name)["collection_name"]
+            return self.c.describe_collection(name).get("collection_name")
         except MilvusException:
             return None
 
@@ -424,7 +501,7 @@ class MilvusStore(Store):
         return phys
 
     def aliases_of(self, name: str) -> list[str]:
-        return sorted(self.c.list_aliases(name).get("aliases", []))
+        return sorted(self.aliases(name))
 
     def collection_state(self, name: str) -> CollectionState:
         """The schema and indexes of a collection (or of the one an alias names)."""
@@ -476,7 +553,7 @@ class MilvusStore(Store):
                 continue
             if trash and ftype not in ("SPARSE_FLOAT_VECTOR", "BINARY_VECTOR"):
                 spec = {"index_type": "FLAT", "metric_type": spec["metric_type"], "params": {}}
-            ip.add_index(fname, **_index_args(spec))
+            ip.add_index(fname, **_index_args(spec, self.caps))
         if not exists:
             self.c.create_collection(name, schema=self._schema(cs, trash), consistency_level="Strong")
         if cs.embedding and not trash:
@@ -509,7 +586,7 @@ class MilvusStore(Store):
 
     def create_index(self, collection: str, fname: str, spec: dict) -> None:
         ip = self.c.prepare_index_params()
-        ip.add_index(fname, **_index_args(spec))
+        ip.add_index(fname, **_index_args(spec, self.caps))
         self.c.release_collection(collection)
         self.c.create_index(collection, ip, sync=not self.lite)  # Lite builds it in load()
         self.load(collection)
@@ -537,7 +614,7 @@ class MilvusStore(Store):
     def fresh_name(self, logical: str) -> str:
         """``<logical>_v<n>``: the next generation not used by a collection, an alias or the trash."""
         names = self.c.list_collections()
-        used = set(names) | set(self.c.list_aliases().get("aliases", []))
+        used = set(names) | set(self.aliases())
         trashed = [n[len(TRASH_PREFIX):].partition("_")[2] + "_" for n in names if n.startswith(TRASH_PREFIX)]
         return next(f"{logical}_v{n}" for n in itertools.count(2) if f"{logical}_v{n}" not in used
                     and not any(t.startswith(f"{logical}_v{n}_") for t in trashed))
@@ -609,7 +686,7 @@ class MilvusStore(Store):
                     self.c.query(phys, filter=filt, limit=1, output_fields=[self.pk_of(phys)])
                 except MilvusException as e:
                     # an earlier step may change the collection's fields: then only a syntax error counts
-                    if name not in touched or _SYNTAX_ERROR.search(_first_line(e)):
+                    if name not in touched or _syntax_error(_first_line(e)):
                         raise op.fail(f"filter {filt!r} on {name!r}: {_first_line(e)}") from None
             touched |= {v for k, v in vars(op).items() if isinstance(v, str) and k in _NAME_PARAMS}
 
@@ -724,14 +801,22 @@ def _write_json(path: str, data) -> None:
         pass
 
 
-def _index_args(spec: dict) -> dict:
+#: what a server without defaults for HNSW (before Milvus 2.4) is given when a revision leaves them out
+HNSW_DEFAULTS = {"M": 16, "efConstruction": 200}
+
+
+def _index_args(spec: dict, caps=None) -> dict:
     """Arguments of ``IndexParams.add_index``: build params both as flat keys
-    (what servers read) and as a ``params`` JSON value (what Milvus Lite reads)."""
+    (what servers read) and as a ``params`` JSON value (what Milvus Lite reads).
+    On a server without HNSW defaults the missing ones are :data:`HNSW_DEFAULTS`."""
     kw = {"index_type": spec["index_type"]}
     if spec.get("metric_type"):
         kw["metric_type"] = spec["metric_type"]
-    if spec.get("params"):
-        kw["params"] = {**spec["params"], "params": dict(spec["params"])}
+    params = dict(spec.get("params") or {})
+    if caps is not None and not caps.hnsw_defaults and spec["index_type"] == "HNSW":
+        params = {**HNSW_DEFAULTS, **params}
+    if params:
+        kw["params"] = {**params, "params": dict(params)}
     return kw
 
 

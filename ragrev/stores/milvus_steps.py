@@ -412,15 +412,27 @@ def _native(store: MilvusStore, op, ctx, call) -> bool:
         return False
     try:
         call()
-    except MilvusException as e:
-        text = _first_line(e).lower()
+    except Exception as e:
+        # a server without the call answers gRPC UNIMPLEMENTED, which pymilvus passes on unwrapped
+        # (a grpc.RpcError, not a MilvusException)
+        if not isinstance(e, MilvusException) and not callable(getattr(e, "code", None)):
+            raise
         if getattr(op, "rebuild", None) is False:
             raise
-        if "unimplemented" in text or "not support" in text or "unknown method" in text:
+        if _unimplemented(e):
             return False
         raise
     ctx.captured["mode"] = "native"
     return True
+
+
+def _unimplemented(e: BaseException) -> bool:
+    code = getattr(e, "code", None)
+    code = code() if callable(code) else code
+    if getattr(code, "name", None) == "UNIMPLEMENTED":
+        return True
+    text = _first_line(e).lower()
+    return "unimplemented" in text or "not support" in text or "unknown method" in text
 
 
 @implementation(AddField, KIND)

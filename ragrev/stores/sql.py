@@ -7,8 +7,13 @@
   Alembic's ``transaction_per_migration``); with ``transaction = "step"`` in
   the store's table each step commits with its journal record. SQLite and
   PostgreSQL have transactional DDL (for SQLite the driver's own transaction
-  handling is replaced so that DDL is covered too); on MySQL DDL commits
-  implicitly, so a failure can leave a step half-done there.
+  handling is replaced so that DDL is covered too). On a dialect without it
+  (MySQL, MariaDB, Oracle: each DDL statement commits implicitly) a revision
+  cannot be one transaction: there every step commits with its journal record
+  whatever ``transaction`` says, so the journal never claims fewer steps than
+  the store has (a rerun resumes after the last one, a downgrade reverts
+  exactly those); a statement that fails inside a step can still leave that
+  one step half-done.
 - The lease (``ragrev_lock``: owner, expiry, time taken, fencing token) is
   taken and renewed on its own connection, so that renewing it never waits on
   a migration's transaction. Every write transaction of a runner also checks,
@@ -53,8 +58,9 @@ lock_table = sa.Table(
     LOCK_TABLE, _meta,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("owner", sa.String(255), nullable=False),
-    sa.Column("expires", sa.Float, nullable=False),
-    sa.Column("acquired", sa.Float, nullable=False),
+    # DOUBLE: on MySQL a FLOAT keeps 7 digits, and the compare-and-set compares the value read back
+    sa.Column("expires", sa.Double, nullable=False),
+    sa.Column("acquired", sa.Double, nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),
 )
 
@@ -74,6 +80,8 @@ class SqlStore(Store):
         self._depth = 0
         self._lock_ready = False
         self._meta_seen = False
+        #: the lease row's key: ``migrate`` for this store; another store holding its lease here uses its own
+        self.lock_name = "migrate"
 
     # --- lifecycle -------------------------------------------------------------
     def connect(self) -> None:
@@ -144,15 +152,25 @@ class SqlStore(Store):
         sent = fence.clock()
         res = self.conn.execute(
             lock_table.update()
-            .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner, lock_table.c.token == fence.token)
+            .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner, lock_table.c.token == fence.token)
             .values(expires=time.time() + fence.lease))
         if res.rowcount != 1:
-            row = self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+            row = self.conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
             raise fence.lose(self.name, _holder(row))
         return sent
 
+    @property
+    def transactional_ddl(self) -> bool:
+        """Whether DDL takes part in transactions here (Alembic's flag for
+        the dialect; SQLite made so by :func:`_transactional_sqlite`)."""
+        if self.dialect == "sqlite":
+            return True
+        return bool(MigrationContext.configure(connection=self.conn).impl.transactional_ddl)
+
     def revision_scope(self):
-        return self._tx() if self.transaction_mode == "revision" else nullcontext()
+        if self.transaction_mode == "revision" and self.transactional_ddl:
+            return self._tx()
+        return nullcontext()
 
     def step_scope(self):
         return self._tx()
@@ -249,14 +267,14 @@ class SqlStore(Store):
             with self.engine.connect() as c:
                 if self.dialect == "sqlite":
                     c.exec_driver_sql("PRAGMA busy_timeout = 2000")
-                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
                 c.commit()
                 if row is not None and row["owner"] not in (owner, "") and row["expires"] > now \
                         and not self._gone_here(row["owner"]):
                     return f"{row['owner']} (lease expires in {max(0.0, row['expires'] - now):.0f}s)"
                 with _writing(c):
                     if row is None:
-                        c.execute(lock_table.insert().values(name="migrate", owner=owner, expires=now + lease,
+                        c.execute(lock_table.insert().values(name=self.lock_name, owner=owner, expires=now + lease,
                                                              acquired=now, token=1))
                         self.lock_token = 1
                         return None
@@ -264,7 +282,7 @@ class SqlStore(Store):
                     token = row["token"] if mine else row["token"] + 1
                     res = c.execute(
                         lock_table.update()
-                        .where(lock_table.c.name == "migrate", lock_table.c.owner == row["owner"],
+                        .where(lock_table.c.name == self.lock_name, lock_table.c.owner == row["owner"],
                                lock_table.c.expires == row["expires"], lock_table.c.token == row["token"])
                         .values(owner=owner, expires=now + lease, acquired=row["acquired"] if mine else now, token=token)
                     )
@@ -274,7 +292,7 @@ class SqlStore(Store):
         except (sa.exc.IntegrityError, sa.exc.OperationalError):
             pass
         with self.engine.connect() as c:
-            row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+            row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
         if row is None or not row["owner"]:
             return "another runner (busy)"
         if row["owner"] == owner:
@@ -298,24 +316,24 @@ class SqlStore(Store):
             with _writing(c):
                 res = c.execute(
                     lock_table.update()
-                    .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                    .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
                            lock_table.c.token == fence.token)
                     .values(expires=time.time() + fence.lease))
                 if res.rowcount == 1:
                     return None
-                row = c.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first()
+                row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
         return _holder(row)
 
     def lock_fence(self, fence) -> str | None:
         if self._depth and self.dialect == "sqlite":  # renew inside the open transaction (the only writer now)
             res = self.conn.execute(
                 lock_table.update()
-                .where(lock_table.c.name == "migrate", lock_table.c.owner == fence.owner,
+                .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
                        lock_table.c.token == fence.token)
                 .values(expires=time.time() + fence.lease))
             if res.rowcount == 1:
                 return None
-            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == "migrate")).mappings().first())
+            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first())
         return self.lock_renew(fence)
 
     def renewal_blocked(self) -> bool:
@@ -323,7 +341,7 @@ class SqlStore(Store):
 
     def lock_release(self, owner: str) -> None:
         with self.engine.connect() as c, _writing(c):
-            c.execute(lock_table.update().where(lock_table.c.name == "migrate", lock_table.c.owner == owner)
+            c.execute(lock_table.update().where(lock_table.c.name == self.lock_name, lock_table.c.owner == owner)
                       .values(expires=0.0))  # owner, time and token stay: who had it last, and the counter
 
     # --- operations --------------------------------------------------------------------
@@ -385,7 +403,7 @@ class SqlStore(Store):
                 stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
                 if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
                     continue
-                self.conn.execute(sa.text(f'DROP TABLE "{name}"'))
+                self.conn.execute(sa.text(f"DROP TABLE {_qname(self, name)}"))
                 dropped.append(name)
         return dropped
 
@@ -462,6 +480,17 @@ def _writing(conn):
 
 # --- implementations ---------------------------------------------------------------------
 
+def _q(store: SqlStore, name: str) -> str:
+    """An identifier quoted for the store's dialect (``"x"``, or MySQL's `` `x` ``)."""
+    return store.engine.dialect.identifier_preparer.quote(name)
+
+
+def _qname(store: SqlStore, name: str, schema: str | None = None) -> str:
+    """A table name, with its schema if any, quoted for the store's dialect."""
+    prep = store.engine.dialect.identifier_preparer
+    return (prep.quote_schema(schema) + "." if schema else "") + prep.quote(name)
+
+
 def _table_exists(store: SqlStore, name, schema=None) -> bool:
     return sa.inspect(store.conn).has_table(name, schema=schema)
 
@@ -478,8 +507,26 @@ def _apply_sql(store: SqlStore, op: SqlOp, ctx):
         ctx.captured["reverse_code"] = _alter_reverse_code(store, m)
     if isinstance(m, aops.DropIndexOp) and m.table_name:
         ctx.captured["reverse_code"] = _index_code(store, m)
+    if ctx.resuming and not store.transactional_ddl and _already_done(store, m):
+        return None
     ops.invoke(m)
     return None
+
+
+def _already_done(store: SqlStore, m) -> bool:
+    """Whether the DDL of a step that was killed before its journal record (its
+    statement committed implicitly, as on MySQL) is already in the store:
+    the table, column or index it creates exists."""
+    insp = sa.inspect(store.conn)
+    if isinstance(m, aops.CreateTableOp):
+        return insp.has_table(m.table_name, schema=m.schema)
+    if isinstance(m, aops.AddColumnOp):
+        return insp.has_table(m.table_name, schema=m.schema) and any(
+            c["name"] == m.column.name for c in insp.get_columns(m.table_name, schema=m.schema))
+    if isinstance(m, aops.CreateIndexOp):
+        return insp.has_table(m.table_name, schema=m.schema) and any(
+            i["name"] == m.index_name for i in insp.get_indexes(m.table_name, schema=m.schema))
+    return False
 
 
 def _soft_drop_table(store, ops, m, ctx):
@@ -506,8 +553,9 @@ def _drop_column(store, ops, m, ctx):
     pk = sa.inspect(store.conn).get_pk_constraint(m.table_name, schema=m.schema).get("constrained_columns") or []
     if pk:
         trash = trash_name(m.table_name, m.column_name, taken=_taken(store, m.schema))
-        cols = ", ".join(f'"{c}"' for c in pk + [m.column_name])
-        store.conn.execute(sa.text(f'CREATE TABLE "{trash}" AS SELECT {cols} FROM "{m.table_name}"'))
+        cols = ", ".join(_q(store, c) for c in pk + [m.column_name])
+        store.conn.execute(sa.text(f"CREATE TABLE {_qname(store, trash, m.schema)} AS "
+                                   f"SELECT {cols} FROM {_qname(store, m.table_name, m.schema)}"))
         ctx.captured["values_table"] = trash
         ctx.captured["key"] = pk
     if store.dialect != "sqlite" or not _native_sqlite_drop(store, m):
@@ -588,12 +636,13 @@ def _apply_restore_column(store: SqlStore, op: RestoreColumn, ctx):
     if not any(c["name"] == op.column_name for c in sa.inspect(store.conn).get_columns(op.table_name, schema=op.schema)):
         ops.add_column(op.table_name, column, schema=op.schema)
     if op.values_table and _table_exists(store, op.values_table, op.schema):
-        match = " AND ".join(f'"{op.values_table}"."{k}" = "{op.table_name}"."{k}"' for k in op.key)
+        values, table = _qname(store, op.values_table, op.schema), _qname(store, op.table_name, op.schema)
+        match = " AND ".join(f"{values}.{_q(store, k)} = {table}.{_q(store, k)}" for k in op.key)
         store.conn.execute(sa.text(
-            f'UPDATE "{op.table_name}" SET "{op.column_name}" = '
-            f'(SELECT "{op.values_table}"."{op.column_name}" FROM "{op.values_table}" WHERE {match})'
+            f"UPDATE {table} SET {_q(store, op.column_name)} = "
+            f"(SELECT {values}.{_q(store, op.column_name)} FROM {values} WHERE {match})"
         ))
-        store.conn.execute(sa.text(f'DROP TABLE "{op.values_table}"'))
+        store.conn.execute(sa.text(f"DROP TABLE {values}"))
     if not_null:
         with ops.batch_alter_table(op.table_name, schema=op.schema) as b:
             b.alter_column(op.column_name, existing_type=column.type, nullable=False)

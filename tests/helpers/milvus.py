@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 
 import numpy as np
 
@@ -12,8 +14,40 @@ from ragrev.plan import Recorder
 from ragrev.stores import open_store
 
 
-def lite_config(path, name: str = "vectors") -> StoreConfig:
-    return StoreConfig(name, f"milvus-lite:///{path}", "milvus")
+#: a Milvus server (``milvus://127.0.0.1:PORT``) for the vector-store tests; else Milvus Lite
+MILVUS_SERVER = os.environ.get("RAGREV_TEST_MILVUS_URI")
+#: store path -> its database on the server, for the running test (dropped after it)
+SERVER_DBS: dict[str, str] = {}
+
+
+def lite_config(path, name: str = "vectors", options: dict | None = None) -> StoreConfig:
+    """A store at ``path`` on Milvus Lite, or (on a server) in a database of its own."""
+    if not MILVUS_SERVER:
+        return StoreConfig(name, f"milvus-lite:///{path}", "milvus", options or {})
+    key = str(path)
+    if key not in SERVER_DBS:
+        from pymilvus import MilvusClient
+
+        SERVER_DBS[key] = "t_" + uuid.uuid4().hex[:12]
+        client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
+        client.create_database(SERVER_DBS[key])
+        client.close()
+    return StoreConfig(name, f"{MILVUS_SERVER.rstrip('/')}/{SERVER_DBS[key]}", "milvus", options or {})
+
+
+def drop_server_database(uri: str, name: str) -> None:
+    """Drop a test's database on the Milvus server, with its aliases and collections."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri.replace("milvus://", "http://"), db_name=name)
+    try:
+        for alias in client.list_aliases(db_name=name).get("aliases", []):
+            client.drop_alias(alias)
+        for coll in client.list_collections():
+            client.drop_collection(coll)
+        client.drop_database(name)
+    finally:
+        client.close()
 
 
 def record(store, build) -> list:
@@ -99,8 +133,8 @@ def state(project) -> dict:
     store = open_store(load_config(project.config).store("vectors"))
     store.connect()
     try:
-        return {"heads": store.read_heads(), "collections": store.c.list_collections(),
-                "aliases": store.c.list_aliases().get("aliases", []), "docs": content_hash(store, "docs"),
+        return {"heads": store.read_heads(), "collections": sorted(store.c.list_collections()),
+                "aliases": sorted(store.aliases()), "docs": content_hash(store, "docs"),
                 "indexes": store.collection_state("docs").indexes}
     finally:
         store.close()

@@ -20,7 +20,8 @@ def snapshot(url: str) -> dict:
                 continue
             cols = sorted((col["name"], str(col["type"]), col["nullable"]) for col in insp.get_columns(t))
             idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))
-            rows = [sorted(r.items()) for r in c.execute(sa.text(f'SELECT * FROM "{t}"')).mappings()]
+            table = sa.table(t, *[sa.column(col["name"]) for col in insp.get_columns(t)])
+            rows = [sorted(r.items()) for r in c.execute(sa.select(table)).mappings()]
             digest = hashlib.sha256(json.dumps(sorted(map(repr, rows))).encode()).hexdigest()
             out[t] = {"columns": cols, "indexes": idx, "rows": digest, "count": len(rows)}
     engine.dispose()
@@ -48,6 +49,8 @@ def scalar(url, sql):
 def slow_sql(url: str, seconds: float) -> str:
     if url.startswith("postgresql"):
         return f"SELECT pg_sleep({seconds})"
+    if url.startswith("mysql"):
+        return f"SELECT SLEEP({seconds})"
     n = int(seconds * 5_000_000)  # a CPU-bound recursive count: ~0.2 us a row on this machine
     return f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT count(*) FROM c"
 

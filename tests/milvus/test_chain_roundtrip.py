@@ -59,7 +59,7 @@ def snapshot(project) -> dict:
     store = open_store(load_config(project.config).store("vectors"))
     store.connect()
     try:
-        names = set(store.user_collections()) | set(store.c.list_aliases().get("aliases", []))
+        names = set(store.user_collections()) | set(store.aliases())
         out = {"heads": store.read_heads()}
         for name in sorted(names):
             cs = store.collection_state(store.resolve(name))
@@ -72,8 +72,8 @@ def snapshot(project) -> dict:
 
 
 @pytest.mark.slow
-def test_chain_up_then_down_level_by_level_restores_content_hashes(make_project):
-    p = make_project({"vectors": "milvus-lite:///./var/vectors.db"})
+def test_chain_up_then_down_level_by_level_restores_content_hashes(make_project, milvus_url):
+    p = make_project({"vectors": milvus_url})
     for rev, down, body in REVISIONS:
         p.add(rev, down, body)
 

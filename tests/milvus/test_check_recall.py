@@ -70,8 +70,8 @@ def test_wrong_metric_fails_against_the_right_collection(two_indexes):
 
 
 @pytest.mark.slow
-def test_failing_check_exits_1_and_leaves_the_revision_unstamped(make_project):
-    p = make_project({"vectors": "milvus-lite:///./var/v.db"})
+def test_failing_check_exits_1_and_leaves_the_revision_unstamped(make_project, milvus_url):
+    p = make_project({"vectors": milvus_url})
     p.add("c1", None, f"""
 import numpy as np
 

@@ -56,8 +56,8 @@ def copy_step(store) -> dict:
     return steps[0]
 
 
-def test_copy_killed_mid_way_resumes_from_its_last_batch(make_project):
-    p = make_project({"vectors": "milvus-lite:///./var/vectors.db"})
+def test_copy_killed_mid_way_resumes_from_its_last_batch(make_project, milvus_url):
+    p = make_project({"vectors": milvus_url})
     p.add("k1", None, SOURCE)
     p.add("k2", "k1", COPY)
     marks = p.root / "marks.txt"

@@ -44,8 +44,8 @@ def state(p) -> dict:
 
 
 @pytest.mark.parametrize("step", sorted(STEPS))
-def test_killed_after_a_schema_step_ran_then_upgrade_and_downgrade_finish(make_project, step):
-    p = make_project({"vectors": "milvus-lite:///./var/vectors.db"})
+def test_killed_after_a_schema_step_ran_then_upgrade_and_downgrade_finish(make_project, milvus_url, step):
+    p = make_project({"vectors": milvus_url})
     p.set_options(lock_timeout="20s")
     p.add("k1", None, BASE)
     p.add("k2", "k1", f"def upgrade(op):\n    {STEPS[step]}\n")

@@ -17,8 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ragrev.stores import open_store
 from tests.helpers.milvus import DOCS_FIELDS, apply, doc_rows, lite_config, record
+
+pytestmark = pytest.mark.lite_only
 
 N = 300
 

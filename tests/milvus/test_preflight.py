@@ -3,9 +3,11 @@ type or an operation Milvus Lite does not support -> exit 2 before any change,
 with one line naming the file and line, the collection and the field."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from tests.helpers.milvus import BASE, state
+from tests.helpers.milvus import BASE, MILVUS_SERVER, drop_server_database, state
 
 
 # (case, body of the bad revision, what the message must say)
@@ -56,7 +58,7 @@ def upgrade(op):
 def upgrade(op):
     op.vectors.check_recall("docs", queries=[[0.0] * 5])
 ''', "docs.vec: a query vector has dimension 5, the field has dim 8"),
-    ("filter the server rejects", '''
+    ("filter Lite rejects", '''
 def upgrade(op):
     op.vectors.delete("docs", "id % 3 == 0")
 ''', "delete on store 'vectors': filter 'id % 3 == 0' on 'docs': unexpected character '%'"),
@@ -68,25 +70,41 @@ def upgrade(op):
 ]
 
 
+LITE = "milvus-lite:///./var/vectors.db"
+
+
 @pytest.fixture(scope="module")
 def base_project(tmp_path_factory):
     """One store at revision b0; each case copies its data directory."""
     from tests.helpers.project import Project
 
-    p = Project(tmp_path_factory.mktemp("base") / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
+    url = LITE  # Lite: each case copies the data file
+    if MILVUS_SERVER:
+        from pymilvus import MilvusClient
+
+        db = "t_" + uuid.uuid4().hex[:12]
+        client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
+        client.create_database(db)
+        client.close()
+        url = f"{MILVUS_SERVER.rstrip('/')}/{db}"
+    p = Project(tmp_path_factory.mktemp("base") / "proj", {"vectors": url if MILVUS_SERVER else LITE})
     p.add("b0", None, BASE)
     p.cli("upgrade", "head")
-    return p
+    yield p
+    if MILVUS_SERVER:  # nothing a case does changes the store: they share the database
+        drop_server_database(MILVUS_SERVER, url.rsplit("/", 1)[1])
 
 
-@pytest.mark.parametrize("case,body,message", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case,body,message", [pytest.param(*c, marks=pytest.mark.lite_only) if "Lite" in c[0] else c
+                                               for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_exits_2_before_any_change(base_project, tmp_path, case, body, message):
     import shutil
 
     from tests.helpers.project import Project
 
-    p = Project(tmp_path / "proj", {"vectors": "milvus-lite:///./var/vectors.db"})
-    shutil.copytree(base_project.root / "var", p.root / "var")
+    p = Project(tmp_path / "proj", base_project.stores)
+    if not MILVUS_SERVER:
+        shutil.copytree(base_project.root / "var", p.root / "var")
     shutil.copy(base_project.revisions / "b0.py", p.revisions / "b0.py")
     path = p.add("b1", "b0", body)
     before = state(p)

@@ -14,8 +14,8 @@ REBUILD = 'op.vectors.add_field("docs", "lang", "VARCHAR", max_length=8, default
 
 
 @pytest.fixture
-def project(make_project):
-    p = make_project({"vectors": "milvus-lite:///./var/vectors.db"})
+def project(make_project, milvus_url):
+    p = make_project({"vectors": milvus_url})
     p.add("b0", None, BASE)
     p.cli("upgrade", "head", "-q")
     return p

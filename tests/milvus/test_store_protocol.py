@@ -113,6 +113,7 @@ def upgrade(op):
 '''
 
 
+@pytest.mark.lite_only
 def test_lite_file_held_by_another_runner_exit_3_naming_it_then_resume_after_kill(make_project):
     p = make_project({"vectors": {"url": "milvus-lite:///./var/v.db", "lock_timeout": "1s"}})
     p.add("s1", None, SLOW)

@@ -15,7 +15,7 @@ REVISION = '''
 def upgrade(op):
     op.meta.create_table("src", sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(20)))
     op.meta.bulk_insert(sa.table("src", sa.column("id"), sa.column("name")),
-                        [{"id": i, "name": f"n{i}"} for i in range(50)])
+                        [{"id": i, "name": f"n{i}"} for i in range(1, 51)])  # MySQL: id 0 means "next"
     op.meta.create_index("ix_src_name", "src", ["name"])
 
 
