@@ -46,18 +46,55 @@ def project_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def index_url() -> str | None:
+    """The package index pip is set to use: ``PIP_INDEX_URL``, else ``index-url``
+    in pip's configuration files (``PIP_CONFIG_FILE``, the site, user and global
+    ones); None when nothing names one."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    import configparser
+
+    paths = [os.environ.get("PIP_CONFIG_FILE"), os.path.join(sys.prefix, "pip.conf"),
+             os.path.expanduser("~/.config/pip/pip.conf"), os.path.expanduser("~/.pip/pip.conf"),
+             "/etc/xdg/pip/pip.conf", "/etc/pip.conf"]
+    for path in filter(None, paths):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path)
+        except configparser.Error:
+            continue
+        for section in ("install", "global"):
+            if parser.has_option(section, "index-url"):
+                return parser.get(section, "index-url").split()[0]
+    return None
+
+
 def bootstrap_pip(py: Path) -> None:
-    """pip for an environment made without it: pip's own wheel, run as a zip."""
-    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as r:
-        files, base = json.load(r)["urls"], r.geturl()
-    wheel = next(f for f in files if f["filename"].endswith(".whl"))
-    url = urllib.parse.urljoin(base, wheel["url"])  # absolute on PyPI, relative on some mirrors
+    """pip for an environment made without it: pip's newest wheel from the
+    package index pip is set to use (the simple repository API's JSON form,
+    PEP 691), checked against its SHA-256 and run as a zip to install itself."""
+    index = index_url()
+    if not index:
+        sys.exit("tools/ensure_venv.py: this python3 has no ensurepip (on Debian: apt-get install python3-venv); "
+                 "or set PIP_INDEX_URL to the package index to bootstrap pip from")
+    request = urllib.request.Request(index.rstrip("/") + "/pip/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        files, base = json.load(r)["files"], r.geturl()
+
+    def version(name: str) -> tuple:
+        return tuple(int(x) if x.isdigit() else 0 for x in name.split("-")[1].split("."))
+
+    wheels = [f for f in files if f["filename"].endswith(".whl") and not f.get("yanked")
+              and f.get("hashes", {}).get("sha256")]
+    wheel = max(wheels, key=lambda f: version(f["filename"]))
+    url = urllib.parse.urljoin(base, wheel["url"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / wheel["filename"]
         with urllib.request.urlopen(url, timeout=120) as r:
             path.write_bytes(r.read())
-        if hashlib.sha256(path.read_bytes()).hexdigest() != wheel["digests"]["sha256"]:
-            sys.exit("tools/ensure_venv.py: the pip wheel from PyPI does not match its SHA-256")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != wheel["hashes"]["sha256"]:
+            sys.exit("tools/ensure_venv.py: the pip wheel from the package index does not match its SHA-256")
         subprocess.run([str(py), f"{path}/pip", "install", "-q", "--no-index", str(path)], check=True)
 
 
@@ -69,7 +106,7 @@ def create(env: Path) -> None:
         venv.EnvBuilder(with_pip=True).create(env)
     except (ImportError, subprocess.CalledProcessError):
         venv.EnvBuilder(with_pip=False, clear=True).create(env)
-        say("no ensurepip in this Python: bootstrapping pip from PyPI")
+        say("no ensurepip in this Python: bootstrapping pip from the package index")
         bootstrap_pip(python_of(env))
 
 
