@@ -554,10 +554,7 @@ def check(ctx, with_stores, stores):
     """Check the revision graph, revisions/ragrev.sum and lint every revision (exit 4 on findings)."""
     from ragrev import review as rv
 
-    report = rv.check(_config(ctx), with_stores, list(stores) or None)
-    from ragrev.autogen import declared_findings
-
-    report["findings"] += declared_findings(_config(ctx))
+    report = rv.check(_config(ctx), with_stores, list(stores) or None)  # with the declared-state findings
     fmt = _fmt(ctx)
     if fmt == "json":
         _echo_json("check", report)

@@ -139,12 +139,19 @@ def check_report(config, with_stores: bool = False, store_names=None):
             result.findings += applied_edits(config, graph, good, store_names)
     _relativize(result.findings + result.allowed, root)
     result.findings, result.allowed = _ordered(result.findings, graph), _ordered(result.allowed, graph)
+    findings = [f.to_json() for f in result.findings]
+    if graph is not None:
+        from ragrev.autogen import declared_findings
+
+        # the declared state ([ragrev] models) against head: its file is user code too,
+        # so it is imported here, in the isolated child, like the revisions
+        findings += declared_findings(config)
     return {
-        "ok": not result.findings,
+        "ok": not findings,
         "revisions": len(graph.revisions) if graph is not None else None,
         "heads": list(graph.heads) if graph is not None else None,
         "stores_checked": bool(with_stores or store_names),
-        "findings": [f.to_json() for f in result.findings],
+        "findings": findings,
         "allowed": [f.to_json() for f in result.allowed],
     }, plans, graph
 

@@ -257,3 +257,21 @@ def test_check_loads_revisions_without_the_stores_secrets(make_project, args, tm
     assert "RAGREV_TEST_SECRET_URL" not in data["environ"] and "SOME_COPY_OF_IT" not in data["environ"]
     assert data["environ"].get("UNRELATED_VAR") == "kept"
     assert not leaks(proc.stdout + proc.stderr)
+
+
+def test_check_loads_the_declared_state_without_the_stores_secrets(make_project, tmp_path):
+    """The declared-state file (``[ragrev] models``) is user code that ``check``
+    imports too: like the revisions, it runs in the child without the secrets."""
+    out = tmp_path / "spy.json"
+    p = make_project({"meta": "sqlite:///./var/meta.db"}, options='models = "ragrev_models.py"')
+    p.config.write_text(p.config.read_text() + '\n[stores.remote]\nurl = "${RAGREV_TEST_SECRET_URL}"\n')
+    (p.root / "ragrev_models.py").write_text(SPY.split("revision =")[0] + "\nstores = {}\n")
+    p.add("m1", None, "def upgrade(op):\n    op.meta.create_table('t', sa.Column('id', sa.Integer, primary_key=True))\n")
+    env = {**__import__("os").environ, "RAGREV_SPY_OUT": str(out),
+           "RAGREV_TEST_SECRET_URL": f"postgresql+psycopg://{ROLE}:{PLAIN}@127.0.0.1:1/x"}
+    proc = subprocess.run([sys.executable, "-m", "ragrev", "-c", str(p.config), "check"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode in (0, 4), proc.stderr
+    seen = out.read_text()
+    assert PLAIN not in seen, "the declared-state file loaded by check saw a store password"
+    assert "RAGREV_TEST_SECRET_URL" not in json.loads(seen)["environ"]
