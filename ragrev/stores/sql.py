@@ -308,32 +308,29 @@ class SqlStore(Store):
         pid = local_pid(owner)
         return pid is not None and not pid_alive(pid)
 
+    def _renew_on(self, conn, fence) -> str | None:
+        """Extend ``fence``'s lease on ``conn`` when it still holds it (owner and
+        token match): None, else the holder that has the lock now."""
+        res = conn.execute(
+            lock_table.update()
+            .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
+                   lock_table.c.token == fence.token)
+            .values(expires=time.time() + fence.lease))
+        if res.rowcount == 1:
+            return None
+        return _holder(conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first())
+
     def lock_renew(self, fence) -> str | None:
         with self.engine.connect() as c:
             if self.dialect == "sqlite":
                 c.exec_driver_sql("PRAGMA busy_timeout = 2000")
                 c.commit()
             with _writing(c):
-                res = c.execute(
-                    lock_table.update()
-                    .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
-                           lock_table.c.token == fence.token)
-                    .values(expires=time.time() + fence.lease))
-                if res.rowcount == 1:
-                    return None
-                row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
-        return _holder(row)
+                return self._renew_on(c, fence)
 
     def lock_fence(self, fence) -> str | None:
         if self._depth and self.dialect == "sqlite":  # renew inside the open transaction (the only writer now)
-            res = self.conn.execute(
-                lock_table.update()
-                .where(lock_table.c.name == self.lock_name, lock_table.c.owner == fence.owner,
-                       lock_table.c.token == fence.token)
-                .values(expires=time.time() + fence.lease))
-            if res.rowcount == 1:
-                return None
-            return _holder(self.conn.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first())
+            return self._renew_on(self.conn, fence)
         return self.lock_renew(fence)
 
     def renewal_blocked(self) -> bool:
