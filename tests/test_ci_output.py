@@ -146,11 +146,16 @@ def test_the_runner_logs_under_ragrev(docs, monkeypatch):
     handler.emit = records.append
     logger = logging.getLogger("ragrev.runner")
     logger.addHandler(handler)
-    monkeypatch.setattr(logger, "level", logging.DEBUG)
+    # setLevel, not the attribute: it also clears the loggers' isEnabledFor() caches,
+    # which an earlier CLI run in this process (WARNING on "ragrev") may have filled
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    monkeypatch.setattr(logger, "disabled", False)  # a logging.config call elsewhere may have disabled it
     try:
         commands.migrate(load_config(docs.config), "up", "a1")
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
     messages = [r.getMessage() for r in records]
     assert messages[0] == "docs: up a1 (apply), load documents"
     assert "docs: a1 step 2 done (600 rows)" in messages and messages[-1] == "docs: up a1 done"

@@ -61,7 +61,9 @@ def pause_past_lease(config, progressed, owner_pid, lease: float, cont_while_b_r
 
 
 def _lines(err: str) -> list[str]:
-    return [ln for ln in err.splitlines() if ln.strip() and not ln.lstrip().startswith("{")]
+    """The lines a runner said, less JSON progress and the "waiting" notices."""
+    return [ln for ln in err.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("{") and not ln.startswith("ragrev: waiting: ")]
 
 
 def check_outcome(result: dict) -> None:

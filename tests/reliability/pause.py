@@ -220,7 +220,9 @@ class Target:
 
 
 def _lines(err: str) -> list[str]:
-    return [ln for ln in err.splitlines() if ln.strip() and not ln.lstrip().startswith("{")]
+    """The lines a runner said, less JSON progress and the "waiting" notices."""
+    return [ln for ln in err.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("{") and not ln.startswith("ragrev: waiting: ")]
 
 
 def trial(target: Target, pause_after: float, cont_during_b: bool) -> tuple[list[str], str]:

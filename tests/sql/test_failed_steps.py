@@ -30,9 +30,10 @@ def test_a_failed_sql_step_is_rolled_back_and_the_revert_restores_the_rest(make_
     proc = p.run("upgrade", "head", "-q", env={"RAGREV_FAULTS": "applied=3:fail"})  # r2's INSERT ran, then fails
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "fault injected at applied #3" in err, err
-    # the failed step rolled back; in "step" mode the steps before it stay committed
+    # the failed step rolled back; in "step" mode the steps before it stay committed, and so
+    # they do on MySQL/MariaDB in either mode (DDL commits there: each step commits with its record)
     assert scalar(sql_url, "SELECT SUM(n) FROM items") == 6 and scalar(sql_url, "SELECT COUNT(*) FROM items") == 3
-    assert (set(columns(sql_url)) == {"id", "n"}) == (mode == "revision")
+    assert (set(columns(sql_url)) == {"id", "n"}) == (mode == "revision" and not sql_url.startswith("mysql"))
     p.cli("downgrade", "r1", "-q")
     assert heads(sql_url) == {"r1"} and set(columns(sql_url)) == {"id", "n"}
     assert scalar(sql_url, "SELECT SUM(n) FROM items") == 6 and scalar(sql_url, "SELECT COUNT(*) FROM items") == 3
