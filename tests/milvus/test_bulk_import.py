@@ -75,6 +75,7 @@ def test_copy_and_reembed_by_bulk_import_on_a_server(server, tmp_path):
     assert len(vecs) == 5000 and np.allclose(vecs[7], embed([want[7]["text"]])[0], atol=1e-6)
 
 
+@pytest.mark.lite_only  # on a server the copy bulk-imports or says why it cannot
 def test_lite_falls_back_to_inserts(tmp_path):
     store = open_store(lite_config(tmp_path / "v.db"))
     store.connect()
