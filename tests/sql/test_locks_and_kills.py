@@ -48,17 +48,18 @@ def test_killed_holder_lease_expires_and_next_runner_proceeds(make_project, sql_
 
 @pytest.mark.parametrize("mode", ["step", "revision"])
 def test_sigkill_at_several_points_then_upgrade_reaches_the_same_state(make_project, sql_url, mode, tmp_path):
-    """Kill the runner at several moments of a 3-revision, 9-step-each run; after each
+    """Kill the runner at several moments of a 3-revision, 9-step-each run (slow enough,
+    about 4 s, that the kills land while it runs); after each
     kill, ``upgrade head`` finishes. The end state equals an uninterrupted run's,
     and no step ran twice (one counter row per step)."""
     reference_url = (f"sqlite:///{tmp_path}/reference.db" if sql_url.startswith("sqlite")
                      else sql_url)  # on PostgreSQL the reference run happens first, then is reverted
-    ref = slow_project(make_project, reference_url, seconds=0.1, steps=4, revisions=3, mode=mode, sub="ref")
+    ref = slow_project(make_project, reference_url, seconds=0.3, steps=4, revisions=3, mode=mode, sub="ref")
     ref.cli("upgrade", "head", "-q")
     expected = snapshot(reference_url)
     if reference_url == sql_url:
         ref.cli("downgrade", "base", "-q")
-    p = slow_project(make_project, sql_url, seconds=0.1, steps=4, revisions=3, mode=mode)
+    p = slow_project(make_project, sql_url, seconds=0.3, steps=4, revisions=3, mode=mode)
     kills = 0
     for delay in (0.9, 1.4, 2.0, 0.6):
         proc = p.run("upgrade", "head", "-q", env={"RAGREV_CONFIG": ""})
