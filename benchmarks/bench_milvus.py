@@ -74,7 +74,7 @@ def worker_ragrev(db: Path, task: str, batch: int, dim: int) -> dict:
         f'"""bench"""\nfrom ragrev.embeddings import identity\n\nrevision = "b1"\ndown_revision = None\n\n\n'
         f'def upgrade(op):\n    {step}\n')
     import ragrev.embeddings  # noqa: F401  (imports out of the timing, as the hand-written side's)
-    import ragrev.stores.milvus  # noqa: F401
+    import ragrev.drivers.milvus.store  # noqa: F401
     from ragrev.config import load_config
     from ragrev.runner import Runner
 

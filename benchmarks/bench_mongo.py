@@ -43,7 +43,7 @@ from pymongo import ReplaceOne, UpdateOne  # noqa: E402
 
 from ragrev.config import StoreConfig  # noqa: E402
 from ragrev.context import StepContext  # noqa: E402
-from ragrev.ops import mongo as m  # noqa: E402
+from ragrev.ops import document as m  # noqa: E402
 from ragrev.stores import open_store  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def slug(doc):
 def start_server(embedded: bool, workdir: str):
     """A MongoDB URI and a function stopping the server."""
     if embedded:
-        from ragrev.stores import secantus
+        from ragrev.drivers.mongo import secantus
 
         uri, owned = secantus.acquire(workdir + "/data", "bench")
         return uri, lambda: secantus.release(workdir + "/data", owned)

@@ -208,13 +208,13 @@ def bench_bulk(args) -> None:
 def bench_merge(args) -> None:
     import pymongo
 
-    from ragrev.ops import mongo as m
+    from ragrev.ops import document as m
 
     owned = None
     if args.mongo_uri:
         uri = args.mongo_uri
     else:
-        from ragrev.stores import secantus
+        from ragrev.drivers.mongo import secantus
 
         path = tempfile.mkdtemp()
         uri, owned = secantus.acquire(path, "bench")
@@ -249,7 +249,7 @@ def bench_merge(args) -> None:
         client.drop_database(db_name)
         client.close()
         if owned is not None:
-            from ragrev.stores import secantus
+            from ragrev.drivers.mongo import secantus
 
             secantus.release(path, owned)
 

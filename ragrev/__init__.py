@@ -6,7 +6,7 @@ and a step journal in every store; one runner that moves every store to a
 target along the revision graph.
 
 The package is importable without any driver: drivers (pymilvus, pymongo,
-sqlalchemy) are imported lazily by the store adapters in ``ragrev.stores``.
+sqlalchemy) are imported lazily by the drivers in ``ragrev.drivers``.
 """
 __version__ = "0.1.0"
 

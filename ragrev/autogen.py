@@ -189,7 +189,7 @@ def _fail(store, msg):
 # Milvus ------------------------------------------------------------------------------------------
 
 def _declared_milvus(store: str, name: str, spec: dict):
-    from ragrev.ops.milvus import CreateCollection
+    from ragrev.ops.vector import CreateCollection
     from ragrev.state import milvus_collection_json
 
     if not isinstance(spec, dict) or "fields" not in spec:
@@ -205,7 +205,7 @@ def _declared_milvus(store: str, name: str, spec: dict):
 
 
 def compare_milvus(diff: Diff, decl: dict, implied) -> None:
-    from ragrev.ops.milvus_schema import DENSE_TYPES, VECTOR_TYPES
+    from ragrev.ops.vector_schema import DENSE_TYPES, VECTOR_TYPES
 
     s = diff.store
     if not isinstance(decl, dict):
@@ -357,7 +357,7 @@ def _reembed(diff: Diff, name: str, want: dict, have: dict, fname: str, f: dict,
 # MongoDB --------------------------------------------------------------------------------------------
 
 def compare_mongo(diff: Diff, decl: dict, implied) -> None:
-    from ragrev.ops import mongo as m
+    from ragrev.ops import document as m
 
     s = diff.store
     if not isinstance(decl, dict):

@@ -370,7 +370,7 @@ def _action_json(runner, action, estimate=True) -> dict:
             "rows": store.estimate_rows(op) if estimate and i not in action.skip else None,
         })
         if estimate and i not in action.skip and op.kind == "milvus" and op.name == "reembed":
-            from ragrev.stores.milvus_online import embed_cost
+            from ragrev.drivers.milvus.online import embed_cost
 
             steps[-1]["embedding"] = embed_cost(store, op, steps[-1]["rows"], runner.config.options)
     return {"store": action.store, "revision": action.revision, "direction": action.direction, "mode": action.mode,

@@ -113,7 +113,7 @@ def embedder_dim(fn) -> int | None:
 def from_description(collection: str, description: dict, indexes: dict) -> Contract:
     """A contract from ``describe_collection``'s answer and the vector indexes
     (field -> {"metric_type": ...})."""
-    from ragrev.stores.milvus import read_contract
+    from ragrev.drivers.milvus.store import read_contract
 
     recorded = read_contract(description) or {}
     vectors = [f for f in description.get("fields", []) if "dim" in (f.get("params") or {})]

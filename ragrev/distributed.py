@@ -87,7 +87,7 @@ def range_task(config, source: str, target: str, after, upto, batch: int, fn, ow
     import psutil
 
     from ragrev.stores import open_store
-    from ragrev.stores.milvus import lit
+    from ragrev.drivers.milvus.store import lit
 
     store = open_store(config)
     store.connect()

@@ -199,7 +199,7 @@ _FIELD_KEYS = ("type", "primary", "dim", "max_length", "element_type", "max_capa
 
 
 def check_milvus(store, exp: StoreState, rep: StoreDrift) -> dict:
-    from ragrev.stores.milvus import RESERVED_PREFIX
+    from ragrev.drivers.milvus.store import RESERVED_PREFIX
 
     want_cols, want_aliases = exp.data["collections"], exp.data["aliases"]
     live_cols = set(store.c.list_collections())
@@ -324,7 +324,7 @@ def _canon(value) -> str:
 
 
 def check_mongo(store, exp: StoreState, rep: StoreDrift) -> dict:
-    from ragrev.stores.mongo import RESERVED_PREFIX
+    from ragrev.drivers.mongo.store import RESERVED_PREFIX
 
     want = exp.data["collections"]
     live = {info["name"]: dict(info.get("options") or {}) for info in store.db.list_collections()}

@@ -19,7 +19,7 @@ which also renews). A lease found in another runner's hands, or one that
 could not be confirmed for a whole ``lock_lease``, raises :class:`LockLost`
 (exit 3): the runner stops before its next write. SQL stores also verify the
 token inside every write transaction, just before it commits (see
-:mod:`ragrev.stores.sql`), so a stale runner's transaction is rolled back.
+:mod:`ragrev.drivers.sql.store`), so a stale runner's transaction is rolled back.
 A runner that is killed stops renewing: its lease expires after
 ``lock_lease`` and the next runner proceeds.
 """

@@ -156,7 +156,7 @@ def _read_milvus(store, coll, field, batch, filter):
 
 
 def _lookup_milvus(store, coll, field, values):
-    from ragrev.stores.milvus import lit
+    from ragrev.drivers.milvus.store import lit
 
     phys = store.resolve(coll)
     if phys is None:

@@ -1,7 +1,7 @@
 """The state a revision history implies, per store, without touching a store.
 
 Every operation already knows its effect: the vector store operations
-simulate themselves on a :class:`~ragrev.ops.milvus_schema.SchemaState` (what
+simulate themselves on a :class:`~ragrev.ops.vector_schema.SchemaState` (what
 ``preflight`` runs), the document store operations are walked here over a
 small model of collections, validators and indexes, and the SQL operations
 are replayed, through Alembic, on an in-memory SQLite database that is then
@@ -151,7 +151,7 @@ def _vocabulary(kind: str) -> str:
 
 
 def milvus_caps(sc: StoreConfig):
-    from ragrev.ops.milvus_schema import MILVUS, MILVUS_LITE
+    from ragrev.ops.vector_schema import MILVUS, MILVUS_LITE
 
     from ragrev.drivers import for_kind
 
@@ -168,7 +168,7 @@ def milvus_collection_json(cs) -> dict:
 
 
 def simulate_milvus(ops, sc: StoreConfig):
-    from ragrev.ops.milvus_schema import MilvusOp, SchemaState
+    from ragrev.ops.vector_schema import MilvusOp, SchemaState
 
     state = SchemaState(lambda name: None, milvus_caps(sc), probe=False)
     notes = []
@@ -193,7 +193,7 @@ def simulate_milvus(ops, sc: StoreConfig):
 # --- MongoDB ------------------------------------------------------------------------------------------
 
 def simulate_mongo(ops, sc: StoreConfig):
-    from ragrev.ops import mongo as m
+    from ragrev.ops import document as m
 
     cols: dict = {}
     notes = []

@@ -66,7 +66,7 @@ def mongo_url(tmp_path_factory):
     if REAL_MONGO:
         yield REAL_MONGO
         return
-    from ragrev.stores import secantus
+    from ragrev.drivers.mongo import secantus
 
     path = str(tmp_path_factory.mktemp("secantus"))
     uri, owned = secantus.acquire(path, "tests")

@@ -32,13 +32,13 @@ def test_check_reports_a_stale_page(tmp_path, capsys):
 
 
 def test_every_milvus_operation_is_known_whichever_module_is_imported_first():
-    """ragrev.ops.milvus_online registers check_relevance and expect_fresh; a
+    """ragrev.ops.vector_online registers check_relevance and expect_fresh; a
     process that imported it first knew no other Milvus operation (review and
     lint tests then failed with "has no operation 'create_collection'")."""
     import subprocess
     import sys
 
-    code = ("import ragrev.ops.milvus_online\nfrom ragrev.ops import operations_for\n"
+    code = ("import ragrev.ops.vector_online\nfrom ragrev.ops import operations_for\n"
             "print(sorted(operations_for('milvus')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "create_collection" in out and "check_relevance" in out, out

@@ -81,7 +81,8 @@ def test_the_wheel_carries_templates_and_the_entry_point(wheel):
         assert f"ragrev/templates/{t}/ragrev.toml" in names
     assert "ragrev/templates/generic/ragrev.toml" in names
     assert {"ragrev/__init__.py", "ragrev/cli.py", "ragrev/graph.py", "ragrev/ops/__init__.py",
-            "ragrev/stores/__init__.py"} <= names
+            "ragrev/stores/__init__.py", "ragrev/drivers/milvus/__init__.py", "ragrev/drivers/mongo/store.py",
+            "ragrev/drivers/sql/chats.py", "ragrev/drivers/pgvector/store.py"} <= names
     assert not any(n.startswith(("tests/", "templates/", "benchmarks/")) for n in names)
     lines = [ln.replace(" ", "") for ln in entry.splitlines()]
     assert "[console_scripts]" in lines and "ragrev=ragrev.cli:main" in lines

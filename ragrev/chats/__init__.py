@@ -1,8 +1,8 @@
 """Chat archives (docs/chat-archives.md): the implementations of ``ragrev.ops.chats``.
 
 The algorithms are written once, over a small :class:`Backend` that each
-store kind provides (``ragrev.chats.mongo`` on a pymongo Database,
-``ragrev.chats.sql`` on a SQLAlchemy connection):
+store kind provides (``ragrev.drivers.mongo.chats`` on a pymongo Database,
+``ragrev.drivers.sql.chats`` on a SQLAlchemy connection):
 
 - :mod:`ragrev.chats.codec` — lossless JSON for messages, keys, hashes;
 - :mod:`ragrev.chats.archive` — cold storage files, manifests, fsspec,
@@ -21,7 +21,7 @@ import importlib
 from ragrev.ops.chats import KEY_DEFAULTS
 
 #: store kind -> "module:class" of its backend
-BACKENDS = {"mongo": "ragrev.chats.mongo:MongoChats", "sql": "ragrev.chats.sql:SqlChats"}
+BACKENDS = {"mongo": "ragrev.drivers.mongo.chats:MongoChats", "sql": "ragrev.drivers.sql.chats:SqlChats"}
 
 
 class Backend:

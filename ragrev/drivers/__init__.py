@@ -59,14 +59,9 @@ class Driver:
         return self.operations or self.kind
 
 
-MILVUS = Driver("milvus", "milvus", "vector", "ragrev.stores.milvus:MilvusStore",
-           schemes=("milvus-lite", "milvus", "milvus+http", "milvus+https"), path_schemes=("milvus-lite",))
-MONGO = Driver("mongo", "mongo", "document", "ragrev.stores.mongo:MongoStore",
-           schemes=("mongodb", "mongodb+srv", "secantus"), path_schemes=("secantus",))
-SQL = Driver("sql", "sql", "sql", "ragrev.stores.sql:SqlStore",
-           dialects=("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"),
-           path_schemes=("sqlite",))
-BUILTIN = (MILVUS, MONGO, SQL)
+#: the drivers that ship with ragrev: ``ragrev.drivers.<name>`` packages, each
+#: describing itself in a ``DRIVER`` (their setup.cfg entry points name the same)
+BUILTIN = ("milvus", "mongo", "sql", "pgvector")
 
 _loaded: list[Driver] | None = None
 
@@ -90,10 +85,11 @@ def drivers() -> list[Driver]:
     """Every registered driver: built-ins first, then entry points (deduplicated by name)."""
     global _loaded
     if _loaded is None:
-        from ragrev.drivers.pgvector import DRIVER as _pgvector
+        from importlib import import_module
 
+        builtin = [import_module(f"ragrev.drivers.{name}").DRIVER for name in BUILTIN]
         out, names = [], set()
-        for d in (*BUILTIN, _pgvector, *_entry_point_drivers()):
+        for d in (*builtin, *_entry_point_drivers()):
             if d.name not in names:
                 names.add(d.name)
                 out.append(d)

@@ -29,8 +29,8 @@ _REGISTRY: dict[str, dict[str, type]] = {}
 #: the module that defines the operations of each kind
 _KIND_MODULES = {
     "sql": "ragrev.ops.sql",
-    "milvus": "ragrev.ops.milvus",
-    "mongo": "ragrev.ops.mongo",
+    "milvus": "ragrev.ops.vector",
+    "mongo": "ragrev.ops.document",
     "chat": "ragrev.ops.chats",
 }
 

@@ -107,7 +107,7 @@ class ChatNamespace:
 class ChatOp(Operation):
     """Base of the chat operations: a collection and its keys."""
 
-    impl_modules: ClassVar[dict] = {"mongo": "ragrev.chats.mongo", "sql": "ragrev.chats.sql"}
+    impl_modules: ClassVar[dict] = {"mongo": "ragrev.drivers.mongo.chats", "sql": "ragrev.drivers.sql.chats"}
 
     collection: str
     keys: dict

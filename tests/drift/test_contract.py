@@ -82,7 +82,7 @@ def test_contract_on_an_open_client_and_bad_input(project):
 
 
 def test_unused_contract_parameters_leave_checksums_alone():
-    from ragrev.ops.milvus import CreateCollection
+    from ragrev.ops.vector import CreateCollection
 
     op = CreateCollection("c", [{"name": "id", "type": "INT64", "primary": True},
                                 {"name": "v", "type": "FLOAT_VECTOR", "dim": 2}])
@@ -92,7 +92,7 @@ def test_unused_contract_parameters_leave_checksums_alone():
 def test_state_never_calls_an_embedding_function(tmp_path):
     """Computing the state simulates a reembed without probing its embedding."""
     from ragrev.config import StoreConfig
-    from ragrev.ops.milvus import CreateCollection, Reembed
+    from ragrev.ops.vector import CreateCollection, Reembed
     from ragrev.state import simulate_milvus
 
     calls = []

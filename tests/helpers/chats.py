@@ -59,7 +59,7 @@ class ChatEnv:
 
             def release():
                 close()
-                from ragrev.stores import secantus
+                from ragrev.drivers.mongo import secantus
 
                 secantus.release(self.embedded, self._owned)
 
@@ -67,7 +67,7 @@ class ChatEnv:
         return client, client[self.db_name]
 
     def _acquire(self) -> str:
-        from ragrev.stores import secantus
+        from ragrev.drivers.mongo import secantus
 
         uri, self._owned = secantus.acquire(self.embedded, "chat-tests")
         return uri

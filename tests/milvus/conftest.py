@@ -18,14 +18,14 @@ _SERVER_CAPS = []
 @pytest.fixture(autouse=True)
 def _server_features(request):
     """``@pytest.mark.milvus_feature(name, ...)``: skipped on a server that lacks
-    one (:data:`ragrev.ops.milvus_schema.FEATURES`); such a revision is refused there."""
+    one (:data:`ragrev.ops.vector_schema.FEATURES`); such a revision is refused there."""
     marker = request.node.get_closest_marker("milvus_feature")
     if marker is None or not MILVUS_SERVER:
         return
     if not _SERVER_CAPS:
         from pymilvus import MilvusClient
 
-        from ragrev.ops.milvus_schema import parse_version, server_capabilities
+        from ragrev.ops.vector_schema import parse_version, server_capabilities
 
         client = MilvusClient(uri=MILVUS_SERVER.replace("milvus://", "http://"))
         _SERVER_CAPS.append(server_capabilities(parse_version(client.get_server_version())))

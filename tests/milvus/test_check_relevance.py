@@ -10,7 +10,7 @@ import pytest
 
 from ragrev.embeddings import hashing
 from ragrev.errors import CheckFailed, OperationError
-from ragrev.ops.milvus_online import load_golden, mrr_at, ndcg_at, recall_at
+from ragrev.ops.vector_online import load_golden, mrr_at, ndcg_at, recall_at
 
 from tests.helpers.milvus import apply, record
 

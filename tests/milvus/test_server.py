@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragrev.ops.milvus_schema import MILVUS, parse_version, server_capabilities
-from ragrev.stores.milvus import _syntax_error
+from ragrev.ops.vector_schema import MILVUS, parse_version, server_capabilities
+from ragrev.drivers.milvus.store import _syntax_error
 from tests.helpers.milvus import MILVUS_SERVER
 from tests.helpers.milvus import DOCS_FIELDS, apply, content_hash, doc_rows, record, revert, schema_of
 

@@ -3,7 +3,7 @@
 ``mongo_url`` (tests/conftest.py): ``$RAGREV_TEST_MONGO_URI`` when set (a real
 MongoDB), else a SecantusDB server started once for the test session. ``mongo_db_name`` is a fresh
 database per test, dropped afterwards; ``store`` is a connected
-:class:`~ragrev.stores.mongo.MongoStore` on it, and ``mongo_project`` a ragrev
+:class:`~ragrev.drivers.mongo.store.MongoStore` on it, and ``mongo_project`` a ragrev
 project whose store ``docs`` points at it.
 """
 from __future__ import annotations

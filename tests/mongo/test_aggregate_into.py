@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ragrev.errors import OperationError
-from ragrev.ops import mongo as m
+from ragrev.ops import document as m
 from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op
 
 PIPELINE = [{"$set": {"title_upper": {"$toUpper": "$title"}, "n2": {"$multiply": ["$n", 2]}}},

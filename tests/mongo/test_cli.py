@@ -12,7 +12,8 @@ import pymongo
 import pytest
 
 from ragrev.config import StoreConfig
-from ragrev.stores import open_store, secantus
+from ragrev.drivers.mongo import secantus
+from ragrev.stores import open_store
 from tests.helpers.project import REAL_MONGO
 from tests.helpers.mongo import current, indexes_of, raw_docs, validator_of
 from tests.helpers.mongo import V1, V2, sample_docs

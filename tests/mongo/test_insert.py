@@ -10,7 +10,7 @@ import pytest
 from bson import Int64, ObjectId
 
 from ragrev.errors import OperationError, StepFailed
-from ragrev.ops import mongo as m
+from ragrev.ops import document as m
 from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op
 from tests.helpers.mongo import V1
 

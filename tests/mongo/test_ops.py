@@ -9,7 +9,7 @@ import pytest
 from bson import Int64
 
 from ragrev.errors import CheckFailed, Irreversible, OperationError, StepFailed
-from ragrev.ops import mongo as m
+from ragrev.ops import document as m
 from tests.helpers.mongo import indexes_of, raw_docs, run_inverse, run_op, validator_of
 from tests.helpers.mongo import V1, V2, sample_docs, bump, unbump
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragrev.ops import mongo as m
+from ragrev.ops import document as m
 from tests.helpers.mongo import Crash, Journal, raw_docs, run_inverse, run_op, validator_of
 from tests.helpers.mongo import V1, V2, bump, sample_docs, unbump
 

@@ -10,8 +10,8 @@ import pytest
 from bson import Int64, ObjectId
 
 from ragrev.errors import OperationError
-from ragrev.ops import mongo as m
-from ragrev.stores.mongo_impl import bson_validator
+from ragrev.ops import document as m
+from ragrev.drivers.mongo.steps import bson_validator
 
 
 def test_type_const_exclusive_bounds_and_annotations_are_translated():

@@ -13,8 +13,9 @@ import pytest
 
 from ragrev.config import StoreConfig
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
-from ragrev.ops import mongo as m
-from ragrev.stores import LOG_FIELDS, open_store, secantus
+from ragrev.ops import document as m
+from ragrev.drivers.mongo import secantus
+from ragrev.stores import LOG_FIELDS, open_store
 from tests.helpers.project import REAL_MONGO
 from tests.helpers.mongo import run_op, store_config
 

@@ -54,7 +54,7 @@ def mongo_database(path, name: str):
     """A pymongo Database on the SecantusDB data in ``path`` (started in this process)."""
     import pymongo
 
-    from ragrev.stores import secantus
+    from ragrev.drivers.mongo import secantus
 
     uri, owned = secantus.acquire(str(path), "reliability")
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)

@@ -303,7 +303,7 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ragrev-pause-"))
     mongo_uri = owned = None
     if "mongo" in kinds:
-        from ragrev.stores import secantus
+        from ragrev.drivers.mongo import secantus
 
         mongo_uri, owned = secantus.acquire(str(workdir / "secantus"), "pause-harness")
     passed = 0
@@ -327,7 +327,7 @@ def main(argv=None) -> int:
                 shutil.rmtree(target.root, ignore_errors=True)
     finally:
         if mongo_uri is not None:
-            from ragrev.stores import secantus
+            from ragrev.drivers.mongo import secantus
 
             secantus.release(str(workdir / "secantus"), owned)
     print(f"{passed}/{args.trials} trials passed (seed {args.seed})")

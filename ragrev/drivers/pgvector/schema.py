@@ -10,7 +10,7 @@ import io
 import json
 import tokenize
 
-from ragrev.ops.milvus_schema import Capabilities, CollectionState
+from ragrev.ops.vector_schema import Capabilities, CollectionState
 
 CAPS = Capabilities(
     "PostgreSQL with pgvector", frozenset({"FLOAT_VECTOR", "FLOAT16_VECTOR"}),

@@ -31,13 +31,13 @@ from ragrev.drivers.pgvector.schema import (
     CAPS, METRIC_SQL, SEARCH_SETTINGS, column_type, decode_state, encode_state, index_clause, to_sql,
 )
 from ragrev.errors import CheckFailed, OperationError, StoreUnreachable
-from ragrev.ops.milvus import (
+from ragrev.ops.vector import (
     AddField, AlterAlias, AlterField, CheckRecall, Copy, CreateAlias, CreateCollection, CreateIndex, Delete,
     DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, MilvusOp, Reembed, RenameCollection,
     RestoreRows, SchemaState, Upsert,
 )
 from ragrev.stores import find_implementation, implementation
-from ragrev.stores.sql import SqlStore, trash_name
+from ragrev.drivers.sql.store import SqlStore, trash_name
 
 KIND = "pgvector"
 

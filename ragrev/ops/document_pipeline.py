@@ -9,7 +9,7 @@ The output documents keep the ``_id`` the pipeline gives them; ``into`` must
 not exist. Inverse: a soft ``drop_collection(into)``. A rerun after a kill
 runs the whole pipeline again (``whenMatched: "replace"`` into a collection
 only this step writes: idempotent). The implementation is in
-:mod:`ragrev.stores.mongo_pipeline`.
+:mod:`ragrev.drivers.mongo.pipeline`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ragrev.ops import Operation, register
-from ragrev.ops.mongo import KIND, DropCollection, _check_collection, _check_filter, _fail
+from ragrev.ops.document import KIND, DropCollection, _check_collection, _check_filter, _fail
 
 #: stages that write or leave the database: ragrev adds the $merge itself
 FORBIDDEN = ("$out", "$merge")
@@ -27,11 +27,11 @@ FORBIDDEN = ("$out", "$merge")
 @dataclass(repr=False)
 class AggregateInto(Operation):
     """Run ``pipeline`` over ``collection`` on the server into the new
-    collection ``into`` (see :mod:`ragrev.ops.mongo_pipeline`)."""
+    collection ``into`` (see :mod:`ragrev.ops.document_pipeline`)."""
 
     name: ClassVar[str] = "aggregate_into"
     data_step: ClassVar[bool] = True
-    impl_modules: ClassVar[dict] = {KIND: "ragrev.stores.mongo_pipeline"}
+    impl_modules: ClassVar[dict] = {KIND: "ragrev.drivers.mongo.pipeline"}
     collection: str
     pipeline: list
     into: str

@@ -1,4 +1,4 @@
-"""The vocabulary of the vector store operations (see :mod:`ragrev.ops.milvus`):
+"""The vocabulary of the vector store operations (see :mod:`ragrev.ops.vector`):
 Milvus field and index types, what a server supports (:class:`Capabilities`),
 field and index specs in normal form, the schema state preflight simulates
 a run on (:class:`SchemaState`, like Django's migration state), and
@@ -298,7 +298,7 @@ class SchemaState:
 class MilvusOp(Operation):
     """Base of the vector store operations."""
 
-    impl_modules = {KIND: "ragrev.stores.milvus"}
+    impl_modules = {KIND: "ragrev.drivers.milvus.store"}
 
     def fail(self, message: str) -> OperationError:
         return OperationError(f"{self.where()}{self.name} on store {self.store!r}: {message}")

@@ -1,4 +1,4 @@
-"""How a MongoDB store applies the document operations of :mod:`ragrev.ops.mongo`.
+"""How a MongoDB store applies the document operations of :mod:`ragrev.ops.document`.
 
 Each ``fn(store, op, ctx)`` is registered with ``@implementation``. Rules
 they follow:
@@ -39,9 +39,9 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, CursorNotFound, OperationFailure, PyMongoError
 
 from ragrev.errors import CheckFailed, OperationError, StepFailed
-from ragrev.ops import mongo as m
+from ragrev.ops import document as m
 from ragrev.stores import LOG_TABLE, chunks, estimator, implementation
-from ragrev.stores.mongo import from_ejson, to_ejson, trash_name
+from ragrev.drivers.mongo.store import from_ejson, to_ejson, trash_name
 
 KIND = "mongo"
 log = logging.getLogger("ragrev.mongo")

@@ -30,7 +30,7 @@ import uuid
 import warnings
 
 from ragrev.errors import OperationError
-from ragrev.stores.milvus import MilvusStore
+from ragrev.drivers.milvus.store import MilvusStore
 
 #: how long to wait for the import jobs, and then for the rows to be visible (seconds)
 IMPORT_TIMEOUT = 3600.0

@@ -20,8 +20,8 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
 - Rows are read in primary-key order by pages of ``pk > last`` (Milvus' own
   iterator protocol), so a data step resumes exactly after its last batch;
   rows are written by primary key (upsert), so a redone batch never duplicates.
-- How each operation of :mod:`ragrev.ops.milvus` is applied lives in
-  :mod:`ragrev.stores.milvus_steps` (imported at the end of this module).
+- How each operation of :mod:`ragrev.ops.vector` is applied lives in
+  :mod:`ragrev.drivers.milvus.steps` (imported at the end of this module).
 """
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from ragrev.config import parse_duration
 from ragrev.errors import LockTimeout, OperationError, RagrevError, StoreUnreachable
 from ragrev.lock import local_pid, pid_alive, took_over, utc
-from ragrev.ops.milvus import (
+from ragrev.ops.vector import (
     MILVUS_LITE, RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, MilvusOp, SchemaState,
 )
-from ragrev.ops.milvus_schema import parse_version, server_capabilities
+from ragrev.ops.vector_schema import parse_version, server_capabilities
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_TABLE, VERSION_TABLE, Store
 
 KIND = "milvus"
@@ -184,7 +184,7 @@ class MilvusStore(Store):
     @property
     def caps(self):
         """What the server supports: asked its version once per connection
-        (:func:`ragrev.ops.milvus_schema.server_capabilities`); Milvus Lite has its own set."""
+        (:func:`ragrev.ops.vector_schema.server_capabilities`); Milvus Lite has its own set."""
         if self.lite:
             return MILVUS_LITE
         if self._caps is None:
@@ -397,7 +397,7 @@ class MilvusStore(Store):
             import hashlib
 
             from ragrev.config import StoreConfig
-            from ragrev.stores.sql import SqlStore
+            from ragrev.drivers.sql.store import SqlStore
 
             store = SqlStore(StoreConfig(f"{self.name}-lock", str(url), "sql"))
             store.lock_name = "m" + hashlib.sha1(f"{self.uri}/{self.db_name}".encode()).hexdigest()[:30]
@@ -662,7 +662,7 @@ class MilvusStore(Store):
 
     def preflight(self, ops: list) -> None:
         """Simulate the run's steps on the store's schema (see
-        :mod:`ragrev.ops.milvus`); filters on collections no earlier step
+        :mod:`ragrev.ops.vector`); filters on collections no earlier step
         touches are tried on the server (a one-row query). A step that was
         interrupted (its journal record not done) may have done its work
         already (e.g. killed after a drop, before it was journaled): if its
@@ -831,4 +831,4 @@ def _number(value):
 
 
 # the implementations of the operations register themselves
-from ragrev.stores import milvus_steps  # noqa: E402,F401
+from ragrev.drivers.milvus import steps as milvus_steps  # noqa: E402,F401

@@ -18,13 +18,13 @@ import numpy as np
 from pymilvus import DataType, MilvusException
 
 from ragrev.errors import CheckFailed, OperationError
-from ragrev.ops.milvus import (
+from ragrev.ops.vector import (
     AddField, AlterAlias, AlterField, CheckRecall, CollectionState, Copy, CreateAlias, CreateCollection, CreateIndex,
     Delete, DiscardCollection, DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, Rebuild, Reembed, RenameCollection,
     RestoreRows, Upsert,
 )
 from ragrev.stores import estimator, implementation
-from ragrev.stores.milvus import KIND, ZERO, MilvusStore, _first_line
+from ragrev.drivers.milvus.store import KIND, ZERO, MilvusStore, _first_line
 
 # --- implementations: collections, indexes, aliases -------------------------------------------
 
@@ -264,8 +264,8 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
     transform = _row_mapper(op.transform) if op.transform else None
 
     def first_pass():
-        if op.bulk:  # a Milvus server imports Parquet files: ragrev.stores.milvus_bulk
-            from ragrev.stores import milvus_bulk
+        if op.bulk:  # a Milvus server imports Parquet files: ragrev.drivers.milvus.bulk
+            from ragrev.drivers.milvus import bulk as milvus_bulk
 
             rows = milvus_bulk.bulk_pass(store, op, ctx, src, target, transform, milvus_bulk.staging_of(op, ctx),
                                          op.filter)
@@ -273,10 +273,10 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
                 return rows
         return _pump(store, ctx, src, write, transform, op.filter, op.batch_size, total)
 
-    if op.catch_up:  # rows the application changes meanwhile: ragrev.stores.milvus_online
+    if op.catch_up:  # rows the application changes meanwhile: ragrev.drivers.milvus.online
         if c.get("undo") != "drop" and "catch_up" not in c:
             raise op.fail(f"catch_up= copies into a collection the copy creates; {op.target!r} exists")
-        from ragrev.stores import milvus_online
+        from ragrev.drivers.milvus import online as milvus_online
 
         return milvus_online.copy_with_catch_up(store, op, ctx, op.source, src, target, first_pass, transform,
                                                 op.filter)
@@ -386,7 +386,7 @@ def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform, elsewhere=None) ->
                          batch=op.batch_size, total=store.count(c["old"]))
 
         if getattr(op, "catch_up", None):  # rows the application changes meanwhile
-            from ragrev.stores import milvus_online
+            from ragrev.drivers.milvus import online as milvus_online
 
             done = milvus_online.copy_with_catch_up(store, op, ctx, op.collection, c["old"], c["new"], first_pass,
                                                     transform)
@@ -508,11 +508,11 @@ def _impl_reembed(store: MilvusStore, op: Reembed, ctx):
             row[into] = vec
         return rows
 
-    def elsewhere(old, new):  # by bulk import (ragrev.stores.milvus_bulk), or on a Dask cluster (ragrev.distributed)
+    def elsewhere(old, new):  # by bulk import (ragrev.drivers.milvus.bulk), or on a Dask cluster (ragrev.distributed)
         from ragrev import distributed
 
         if op.bulk and not store.lite:
-            from ragrev.stores import milvus_bulk
+            from ragrev.drivers.milvus import bulk as milvus_bulk
 
             staging = milvus_bulk.staging_of(op, ctx)
             return lambda: milvus_bulk.bulk_pass(store, op, ctx, old, new, transform, staging)

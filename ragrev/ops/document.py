@@ -1,8 +1,8 @@
 """Document store operations: ``op.<mongo store>.<name>(...)`` (docs/store-kinds.md).
 
 Pure data: no driver is imported here. The MongoDB implementations live in
-:mod:`ragrev.stores.mongo_impl`; JSON Schema checking and translation to
-MongoDB's ``$jsonSchema`` in :mod:`ragrev.ops.mongo_schema` (a schema is
+:mod:`ragrev.drivers.mongo.steps`; JSON Schema checking and translation to
+MongoDB's ``$jsonSchema`` in :mod:`ragrev.ops.document_schema` (a schema is
 checked when the revision is read, so a bad one is exit 2 before anything runs).
 
 Operations, and the inverse a derived downgrade uses:
@@ -33,7 +33,7 @@ Operations, and the inverse a derived downgrade uses:
   pair; none given: irreversible.
 - ``transform(c, fn, inverse=g, batch_size=1000, filter=None)`` -> ``transform``
   with ``g`` over exactly the documents ``fn`` changed; no ``inverse``: irreversible.
-- ``aggregate_into(c, pipeline, into, filter=None)`` (:mod:`ragrev.ops.mongo_pipeline`):
+- ``aggregate_into(c, pipeline, into, filter=None)`` (:mod:`ragrev.ops.document_pipeline`):
   the pipeline runs on the server into a new collection (``$merge``) -> a
   soft ``drop_collection(into)``.
 - checks: ``expect_count(c, count=None, filter=None, at_least=None, at_most=None)``,
@@ -46,7 +46,7 @@ from typing import Any, Callable, ClassVar
 
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import Operation, register
-from ragrev.ops.mongo_schema import check_schema, to_mongo_schema
+from ragrev.ops.document_schema import check_schema, to_mongo_schema
 
 KIND = "mongo"
 TRASH_PREFIX = "ragrev_trash_"
@@ -691,4 +691,4 @@ class ValidateAll(Operation):
 
 
 # server-side pipelines register themselves with the rest
-from ragrev.ops.mongo_pipeline import AggregateInto  # noqa: E402,F401
+from ragrev.ops.document_pipeline import AggregateInto  # noqa: E402,F401

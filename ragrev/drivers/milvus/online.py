@@ -1,6 +1,6 @@
 """How a Milvus store switches collections while the application writes:
 the catch-up phase of ``copy``/``reembed`` (``catch_up=``), and the gates
-``expect_fresh`` and ``check_relevance`` (see :mod:`ragrev.ops.milvus_online`
+``expect_fresh`` and ``check_relevance`` (see :mod:`ragrev.ops.vector_online`
 and ``docs/reembedding.md``).
 
 Catch-up, as recorded in ``ctx.captured["catch_up"]`` (so a killed step
@@ -34,9 +34,9 @@ import time
 import numpy as np
 
 from ragrev.errors import CheckFailed, OperationError
-from ragrev.ops.milvus_online import CheckRelevance, ExpectFresh, load_golden, score
+from ragrev.ops.vector_online import CheckRelevance, ExpectFresh, load_golden, score
 from ragrev.stores import implementation
-from ragrev.stores.milvus import KIND, MilvusStore
+from ragrev.drivers.milvus.store import KIND, MilvusStore
 
 
 def begin(store: MilvusStore, op, ctx) -> dict:

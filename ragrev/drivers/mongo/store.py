@@ -2,7 +2,7 @@
 
 URLs: ``mongodb://...`` and ``mongodb+srv://...`` (a real server), or
 ``secantus:///dir`` (an in-process SecantusDB on a loopback port, see
-:mod:`ragrev.stores.secantus`). The database is the store option
+:mod:`ragrev.drivers.mongo.secantus`). The database is the store option
 ``database = "rag"`` in ``[stores.NAME]``, else the URL's path
 (``mongodb://host/rag``), else ``"ragrev"``. Option ``timeout`` (default
 ``"5s"``) bounds server selection; ``cache_size`` sizes SecantusDB's cache.
@@ -23,7 +23,7 @@ is the connected :class:`pymongo.database.Database`, :attr:`MongoStore.client`
 its client; :meth:`MongoStore.user_collections` lists the user's collections
 and :func:`trash_name` makes a trash collection name.
 
-The operations' implementations live in :mod:`ragrev.stores.mongo_impl`.
+The operations' implementations live in :mod:`ragrev.drivers.mongo.steps`.
 """
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidURI, PyM
 from ragrev.config import parse_duration
 from ragrev.errors import ConfigError, StoreUnreachable
 from ragrev.lock import took_over
-from ragrev.ops import mongo as mops
+from ragrev.ops import document as mops
 from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
                            Store, find_implementation)
-from ragrev.stores import secantus
+from ragrev.drivers.mongo import secantus
 
 KIND = "mongo"
 DEFAULT_DATABASE = "ragrev"
@@ -308,4 +308,4 @@ class MongoStore(Store):
 
 
 # the implementations register themselves with @implementation (import at the end: they use the helpers above)
-from ragrev.stores import mongo_impl  # noqa: E402,F401
+from ragrev.drivers.mongo import steps as mongo_impl  # noqa: E402,F401

@@ -1,13 +1,13 @@
-"""How a MongoDB store runs ``aggregate_into`` (:mod:`ragrev.ops.mongo_pipeline`):
+"""How a MongoDB store runs ``aggregate_into`` (:mod:`ragrev.ops.document_pipeline`):
 one ``aggregate`` with ``$merge`` on the server."""
 from __future__ import annotations
 
 from pymongo.errors import CollectionInvalid, PyMongoError
 
 from ragrev.errors import OperationError
-from ragrev.ops.mongo_pipeline import AggregateInto
+from ragrev.ops.document_pipeline import AggregateInto
 from ragrev.stores import estimator, implementation
-from ragrev.stores.mongo_impl import KIND, _coll, _fail
+from ragrev.drivers.mongo.steps import KIND, _coll, _fail
 
 
 @implementation(AggregateInto, KIND)

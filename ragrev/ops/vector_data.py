@@ -1,7 +1,7 @@
 """Vector store data operations and checks (docs/store-kinds.md): ``copy``,
 ``insert``, ``upsert``, ``delete``, their inverse ``restore_rows``, and the
 checks ``expect_count`` and ``check_recall``. Registered with the other
-vector store operations of :mod:`ragrev.ops.milvus`."""
+vector store operations of :mod:`ragrev.ops.vector`."""
 from __future__ import annotations
 
 import itertools
@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import register
-from ragrev.ops.milvus_schema import DENSE_TYPES, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
-from ragrev.ops.milvus_online import catch_up_params, simulate_catch_up, validate_catch_up
+from ragrev.ops.vector_schema import DENSE_TYPES, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
+from ragrev.ops.vector_online import catch_up_params, simulate_catch_up, validate_catch_up
 
 
 @register(KIND)
@@ -29,12 +29,12 @@ class Copy(MilvusOp):
     ``catch_up_threshold`` (at most ``catch_up_rounds`` rounds), and carries
     deletes over: rows whose ``tombstone`` field is true, or else the primary
     keys the target has and the source no longer has. Only into a target the
-    copy creates (see :mod:`ragrev.stores.milvus_online`).
+    copy creates (see :mod:`ragrev.drivers.milvus.online`).
 
     ``bulk="/staging/dir"`` (or an object storage URL, or True for the
     ``[ragrev] bulk_staging`` setting): on a Milvus server the first pass
     writes Parquet files and bulk-imports them (see
-    :mod:`ragrev.stores.milvus_bulk`); on Milvus Lite it inserts."""
+    :mod:`ragrev.drivers.milvus.bulk`); on Milvus Lite it inserts."""
 
     name = "copy"
     data_step = True
@@ -83,7 +83,7 @@ class Copy(MilvusOp):
 def _rows_inverse(op: MilvusOp, collection: str, captured) -> list:
     c = _captured(op, captured, "undo")
     if c["undo"] == "drop":
-        from ragrev.ops.milvus import DropCollection
+        from ragrev.ops.vector import DropCollection
 
         return op.inverse(DropCollection(collection))
     return op.inverse(RestoreRows(collection, saved=c.get("saved"), created=c.get("created")))

@@ -37,14 +37,14 @@ The operations, in a revision (inverse in brackets):
 - ``create_alias(collection, alias)`` / ``alter_alias(collection, alias)`` /
   ``drop_alias(alias)`` [drop / point back / re-create]
 - ``add_field`` / ``drop_field`` / ``alter_field`` / ``reembed`` [switch back]
-- in :mod:`ragrev.ops.milvus_data`: ``copy``, ``insert``, ``upsert``,
+- in :mod:`ragrev.ops.vector_data`: ``copy``, ``insert``, ``upsert``,
   ``delete`` [``restore_rows``, or dropping a collection ``copy`` created]
   and the checks ``expect_count``, ``check_recall``;
-- in :mod:`ragrev.ops.milvus_online`: the catch-up parameters of ``copy``
+- in :mod:`ragrev.ops.vector_online`: the catch-up parameters of ``copy``
   and ``reembed`` (``catch_up=``, ``tombstone=``) and the checks
   ``expect_fresh`` and ``check_relevance``.
 
-Specs, capabilities and the schema state live in :mod:`ragrev.ops.milvus_schema`.
+Specs, capabilities and the schema state live in :mod:`ragrev.ops.vector_schema`.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 from ragrev.errors import Irreversible
 from ragrev.ops import register
-from ragrev.ops.milvus_schema import (
+from ragrev.ops.vector_schema import (
     DENSE_TYPES, INDEX_TYPES, KIND, METRICS, MILVUS, MILVUS_LITE, RESERVED_PREFIX, SCALAR_INDEX_TYPES, SCALAR_TYPES,
     TRASH_PREFIX, VECTOR_TYPES, Capabilities, CollectionState, MilvusOp, SchemaState, _captured, _no_reserved,
     default_index, field_spec, index_spec,
@@ -651,10 +651,10 @@ def embedding_spec(op: MilvusOp, spec, dense: list) -> dict:
 
 
 # the data operations and checks register themselves with the rest
-from ragrev.ops.milvus_data import (  # noqa: E402
+from ragrev.ops.vector_data import (  # noqa: E402
     CheckRecall, Copy, Delete, ExpectCount, Insert, RestoreRows, Upsert,
 )
-from ragrev.ops.milvus_online import (  # noqa: E402
+from ragrev.ops.vector_online import (  # noqa: E402
     CheckRelevance, ExpectFresh, catch_up_params, simulate_catch_up, validate_catch_up,
 )
 

@@ -3,7 +3,7 @@ writes (see ``docs/reembedding.md``): the catch-up parameters of ``copy`` and
 ``reembed``, and the gates ``expect_fresh`` and ``check_relevance``.
 
 No driver is imported here; the implementations are in
-:mod:`ragrev.stores.milvus_online`.
+:mod:`ragrev.drivers.milvus.online`.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ragrev.ops import register
-from ragrev.ops.milvus_schema import DENSE_TYPES, KIND, MilvusOp
+from ragrev.ops.vector_schema import DENSE_TYPES, KIND, MilvusOp
 
 #: the catch-up (and ``workers=``) parameters and their defaults: left out of a step's checksum
 #: while at the default, so revisions written before they existed keep theirs
 CATCH_UP_DEFAULTS = {"catch_up": None, "tombstone": None, "catch_up_threshold": 100, "catch_up_rounds": 10,
                      "catch_up_skew": 1.0, "workers": None, "bulk": None}
 WATERMARK_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE"})
-IMPL = {KIND: "ragrev.stores.milvus_online"}
+IMPL = {KIND: "ragrev.drivers.milvus.online"}
 
 
 def catch_up_params(op, params: dict) -> dict:
