@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ragrev.config import StoreConfig
 from ragrev.errors import OperationError, RagrevError, RevisionFileError, StepFailed
-from ragrev.ops import Operation, operations_for, sha256_json
+from ragrev.ops import Operation, deprecated, former_names, operations_for, sha256_json
 from ragrev.script import Script, line_in
 
 
@@ -113,8 +113,11 @@ class StoreNamespace:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        ops = operations_for(self._store.kind)
+        ops = {n: c for n, c in operations_for(self._store.kind).items() if not c.inverse_only}
         cls = ops.get(name)
+        if cls is None and name in (former := former_names(self._store.kind)):
+            cls = former[name]
+            deprecated(f"{name}() is deprecated: write {cls.name}()", self._where())
         if cls is None:
             raise OperationError(
                 f"{self._where()}store {self._store.name!r} ({self._store.kind}) has no operation {name!r}; "
@@ -124,13 +127,17 @@ class StoreNamespace:
 
 
 def builder(cls, emit, where):
-    """A function that builds ``cls`` from a revision's arguments and records it."""
+    """A function that builds ``cls`` from a revision's arguments and records it
+    (former keyword spellings turned into current ones, with a deprecation warning)."""
 
     def build(*args, **kwargs):
         try:
+            kwargs, notes = cls.current_spelling(kwargs)
             operation = cls(*args, **kwargs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise OperationError(f"{where()}{cls.name}: {e}") from None
+        for note in notes:
+            deprecated(note, where())
         return emit(operation)
 
     build.__name__ = cls.name

@@ -19,13 +19,17 @@ import hashlib
 import importlib
 import inspect
 import json
+import logging
 import textwrap
-from typing import Any, ClassVar
+import warnings
+from typing import Any, Callable, ClassVar
 
 from ragrev.errors import Irreversible
 
 #: kind -> {op name -> Operation class}
 _REGISTRY: dict[str, dict[str, type]] = {}
+#: kind -> {former op name -> Operation class} (see ``Operation.old_names``)
+_OLD_NAMES: dict[str, dict[str, type]] = {}
 #: the module that defines the operations of each kind
 _KIND_MODULES = {
     "sql": "ragrev.ops.sql",
@@ -41,9 +45,41 @@ def register(kind: str):
     def deco(cls):
         cls.kind = kind
         _REGISTRY.setdefault(kind, {})[cls.name] = cls
+        for old in cls.old_names:
+            _OLD_NAMES.setdefault(kind, {})[old] = cls
         return cls
 
     return deco
+
+
+def former_names(kind: str) -> dict[str, type]:
+    """Former operation names of a kind's vocabulary, still accepted with a
+    deprecation warning (``Operation.old_names``): old name -> class."""
+    operations_for(kind)
+    from ragrev.drivers import for_kind
+
+    driver = for_kind(kind)
+    if kind not in _OLD_NAMES and driver is not None and driver.vocabulary != kind:
+        return former_names(driver.vocabulary)
+    return _OLD_NAMES.get(kind, {})
+
+
+class RagrevDeprecationWarning(DeprecationWarning):
+    """A revision spells an operation or a parameter the former way: it still
+    works for one release (the CLI shows it as a ``ragrev: warning:`` line)."""
+
+
+_deprecations_said: set[str] = set()
+
+
+def deprecated(message: str, where: str = "") -> None:
+    """Say once per place that a former spelling was used: a ``ragrev.deprecation``
+    log record (shown by the command line) and a :class:`RagrevDeprecationWarning`."""
+    if where + message in _deprecations_said:
+        return
+    _deprecations_said.add(where + message)
+    logging.getLogger("ragrev.deprecation").warning("%s%s", where, message)
+    warnings.warn(where + message, RagrevDeprecationWarning, stacklevel=3)
 
 
 def operations_for(kind: str) -> dict[str, type]:
@@ -81,10 +117,38 @@ class Operation:
     rows_only: ClassVar[bool] = False
     #: drops its ``collection`` (softly: into the trash)
     drops_collection: ClassVar[bool] = False
+    #: made only by another operation's ``reverse()`` (``restore_rows``,
+    #: ``delete_inserted``...): not offered to revision authors
+    inverse_only: ClassVar[bool] = False
+    #: former names of the operation, accepted for one release with a deprecation warning
+    old_names: ClassVar[tuple] = ()
+    #: former keyword spellings, accepted for one release with a deprecation warning:
+    #: old keyword -> new keyword, or -> ``fn(value) -> (new keyword, new value)``
+    #: where the new spelling depends on the value
+    renamed: ClassVar[dict[str, "str | Callable"]] = {}
 
     # set by the recorder, not parameters
     store: str = ""
     location: tuple[str, int] | None = None
+
+    # --- building ----------------------------------------------------------------
+
+    @classmethod
+    def current_spelling(cls, kwargs: dict) -> tuple[dict, list[str]]:
+        """``kwargs`` with former keywords (:attr:`renamed`) turned into the
+        current ones, and a note for each one turned; ValueError when a
+        former keyword and its current one are both given."""
+        notes = []
+        for old, new in cls.renamed.items():
+            if old not in kwargs:
+                continue
+            value = kwargs.pop(old)
+            key, value = new(value) if callable(new) else (new, value)
+            if key in kwargs:
+                raise ValueError(f"give {key}= or the former {old}=, not both")
+            kwargs[key] = value
+            notes.append(f"{cls.name}({old}=...) is deprecated: write {cls.name}({key}=...)")
+        return kwargs, notes
 
     # --- data ----------------------------------------------------------------
 
