@@ -479,7 +479,7 @@ def repair(config: Config, store_names=None) -> list[dict]:
                 for rev in graph.topological():
                     last = journal.last_applied_run(rev) if rev in applied else None
                     old, new = (last.run.get("checksum") if last else None), None
-                    if old is not None and old != (new := runner.plan_of(rev).checksum):
+                    if old is not None and not runner.plan_of(rev).matches(old) and (new := runner.plan_of(rev).checksum):
                         todo.append((store, journal, rev, "accepted", [], old, new,
                                      f"accepted the edited revision {rev}: plan checksum {old} -> {new}"))
                 for rev, st in open_runs.items():
@@ -488,7 +488,7 @@ def repair(config: Config, store_names=None) -> list[dict]:
                         detail = f"forgot the {st.outcome} {st.direction} run of {rev}, whose file no longer exists"
                         if done:
                             detail += f" ({done} step(s) it completed stay as they are)"
-                    elif st.run.get("checksum") != runner.plan_of(rev).checksum:
+                    elif not runner.plan_of(rev).matches(st.run.get("checksum")):
                         if done or any(s.get("resume_token") or s.get("captured") or s.get("rows_done")
                                        for s in st.steps.values()):
                             raise BadInput(

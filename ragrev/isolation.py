@@ -107,6 +107,7 @@ def _child() -> int:
             report, plans, graph = rv.check_report(config)
             answer = {"report": report,
                       "checksums": {p.revision: p.checksum for p in plans},
+                      "former_checksums": {p.revision: p.former_checksum for p in plans if p.former_checksum},
                       "paths": {p.revision: str(p.script.path) for p in plans},
                       "graph": [{"revision": r.revision, "down_revision": list(r.down_revision),
                                  "branch_labels": list(r.branch_labels), "depends_on": list(r.depends_on),

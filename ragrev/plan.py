@@ -174,6 +174,12 @@ def record(script: Script, stores: dict[str, StoreConfig], direction: str = "up"
     return rec.ops
 
 
+def checksum_matches(plan, checksum: str | None) -> bool:
+    """True when a journaled ``checksum`` is ``plan``'s (anything with ``checksum``
+    and, optionally, ``former_checksum``)."""
+    return checksum == plan.checksum or (checksum is not None and checksum == getattr(plan, "former_checksum", None))
+
+
 class RevisionPlan:
     """A revision's recorded operations, split by store, and its checksum."""
 
@@ -186,6 +192,17 @@ class RevisionPlan:
             "up": [o.normalized() for o in self.up],
             "down": None if self.down is None else [o.normalized() for o in self.down],
         })
+        #: the checksum the previous release computed for these operations (None when the same):
+        #: a revision applied then is not "edited" because its operations were renamed since
+        former = sha256_json({
+            "up": [o.former_normalized() for o in self.up],
+            "down": None if self.down is None else [o.former_normalized() for o in self.down],
+        })
+        self.former_checksum = former if former != self.checksum else None
+
+    def matches(self, checksum: str | None) -> bool:
+        """True when ``checksum`` (a journal's) is this plan's, now or as the previous release computed it."""
+        return checksum_matches(self, checksum)
 
     def up_for(self, store: str) -> list[Operation]:
         return [o for o in self.up if o.store == store]

@@ -106,7 +106,8 @@ def check(config, with_stores: bool = False, store_names=None, isolate: bool = T
         heads = answer["graph"]
         graph = RevisionMap(lambda: [Revision(g["revision"], tuple(g["down_revision"]), tuple(g["branch_labels"]),
                                               tuple(g["depends_on"]), path=g["path"]) for g in heads])
-        plans = {rid: SimpleNamespace(checksum=c, script=SimpleNamespace(path=Path(answer["paths"][rid])))
+        plans = {rid: SimpleNamespace(checksum=c, former_checksum=answer.get("former_checksums", {}).get(rid),
+                                      script=SimpleNamespace(path=Path(answer["paths"][rid])))
                  for rid, c in answer["checksums"].items()}
         extra = applied_edits(config, graph, plans, store_names)
         _relativize(extra, config.directory)
@@ -161,6 +162,7 @@ def applied_edits(config, graph, plans: dict, store_names=None) -> list[Finding]
     journaled checksum differs from the plan of the file now, and versions
     naming revisions that are not in the revision directory."""
     from ragrev.journal import Journal
+    from ragrev.plan import checksum_matches
     from ragrev.stores import open_store
 
     out = []
@@ -180,7 +182,7 @@ def applied_edits(config, graph, plans: dict, store_names=None) -> list[Finding]
                 if rid not in applied_revs or rid not in plans:
                     continue
                 applied = journal.applied_checksum(rid)
-                if applied is not None and applied != plans[rid].checksum:
+                if applied is not None and not checksum_matches(plans[rid], applied):
                     out.append(Finding("edited-applied", f"revision {rid} was edited after it was applied to store "
                                        f"{name!r}: its operations changed", rid, str(plans[rid].script.path),
                                        store=name))

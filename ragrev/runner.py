@@ -222,7 +222,7 @@ class Runner:
             return
         for rev in self.graph.applied_from_heads(heads):
             applied = journal.applied_checksum(rev)  # from the records open_runs read: no query per revision
-            if applied is not None and applied != self.plan_of(rev).checksum:
+            if applied is not None and not self.plan_of(rev).matches(applied):
                 raise EditedRevision(
                     f"revision {rev} ({self.scripts.script(rev).path.name}) was edited after it was applied to store "
                     f"{store.name!r}: its operations changed; revert the edit, write a new revision, or run 'ragrev repair' to accept it"
@@ -232,7 +232,7 @@ class Runner:
         """Refuse to finish or revert a half-applied revision whose operations
         changed since its run started: the journal's steps and captured data
         belong to the operations as they were."""
-        if st.run.get("checksum") != self.plan_of(rev).checksum and not self.allow_edited:
+        if not self.plan_of(rev).matches(st.run.get("checksum")) and not self.allow_edited:
             raise EditedRevision(
                 f"store {store.name!r}: revision {rev} is half-applied and its file changed since; "
                 f"restore the file, then run {command} again"

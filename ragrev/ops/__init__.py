@@ -126,6 +126,11 @@ class Operation:
     #: old keyword -> new keyword, or -> ``fn(value) -> (new keyword, new value)``
     #: where the new spelling depends on the value
     renamed: ClassVar[dict[str, "str | Callable"]] = {}
+    #: parameters new in this release: left out of :meth:`former_normalized` while at their default
+    added: ClassVar[tuple] = ()
+    #: current keyword -> former keyword for :meth:`former_normalized` (default: the
+    #: inverse of the string entries of :attr:`renamed`)
+    former_keys: ClassVar[dict[str, str]] = {}
 
     # set by the recorder, not parameters
     store: str = ""
@@ -160,6 +165,23 @@ class Operation:
     def normalized(self) -> dict:
         """The operation as plain JSON data: what checksums and plans are made of."""
         return {"store": self.store, "op": self.name, "params": normalize(self.params())}
+
+    def former_normalized(self) -> dict:
+        """The operation normalized as the previous release did (its former name,
+        keywords and parameters): a revision applied then keeps its checksum
+        whichever spelling it uses now (:attr:`RevisionPlan.former_checksum`)."""
+        keys = dict(self.former_keys) or {new: old for old, new in self.renamed.items() if isinstance(new, str)}
+        defaults = ({f.name: f.default for f in dataclasses.fields(self)} if dataclasses.is_dataclass(self) else {})
+        params: dict = {}
+        for key, value in self.params().items():
+            if key in self.added and value == defaults.get(key):
+                continue
+            old = keys.get(key, key)
+            if old in params and value is None:  # two current keywords for one former one: keep the one given
+                continue
+            params[old] = value
+        return {"store": self.store, "op": self.old_names[0] if self.old_names else self.name,
+                "params": normalize(params)}
 
     def digest(self) -> str:
         return sha256_json(self.normalized())[:16]
