@@ -1,6 +1,8 @@
-"""How a Milvus store applies each vector store operation (docs/store-kinds.md): the
-implementations registered by (operation class, ``"milvus"``), and the row
-estimates for ``--plan``.
+"""How a Milvus store applies the vector operations on rows (docs/store-kinds.md):
+``copy``, ``insert``/``upsert``, ``delete``, ``restore_rows``, the checks
+``expect_count`` and ``check_recall``, and the row estimates for ``--plan``;
+registered by (operation class, ``"milvus"``). The schema operations are in
+:mod:`~ragrev.drivers.milvus.schema_steps`.
 
 Every implementation is resumable: what a step decides (names of new, trash
 and ledger collections, the mode of an inverse) goes into ``ctx.captured``
@@ -15,124 +17,19 @@ import itertools
 import random
 
 import numpy as np
-from pymilvus import DataType, MilvusException
 
+from ragrev.drivers.milvus.client import KIND, ZERO
+from ragrev.drivers.milvus.schema import MilvusSchema
 from ragrev.errors import CheckFailed, OperationError
 from ragrev.ops.vector import (
-    AddField, AlterAlias, AlterField, CheckRecall, CollectionState, Copy, CreateAlias, CreateCollection, CreateIndex,
-    Delete, DiscardCollection, DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, Rebuild, Reembed, RenameCollection,
+    AddField, AlterField, CheckRecall, CollectionState, Copy, Delete, DropField, ExpectCount, Insert, Reembed,
     RestoreRows, Upsert,
 )
 from ragrev.stores import estimator, implementation
-from ragrev.drivers.milvus.store import KIND, ZERO, MilvusStore, _first_line
-
-# --- implementations: collections, indexes, aliases -------------------------------------------
-
-@implementation(CreateCollection, KIND)
-def _impl_create_collection(store: MilvusStore, op: CreateCollection, ctx):
-    cs = op.state()
-    if store.is_collection(op.collection) and not store.collection_state(op.collection).same_shape(cs):
-        raise op.fail(f"collection {op.collection!r} already exists with another schema")
-    store.create(op.collection, cs)  # or finish creating it (its indexes), when a crash came between
-
-
-@implementation(DropCollection, KIND)
-def _impl_drop_collection(store: MilvusStore, op: DropCollection, ctx):
-    c = ctx.captured
-    if "trash" not in c:
-        phys = store.need(op, op.collection)
-        c.update(physical=phys, aliases=store.aliases_of(phys), trash=store.trash_name(phys))
-        ctx.checkpoint(None)
-    for alias in c["aliases"]:
-        if store.alias_target(alias) is not None:
-            store.c.drop_alias(alias)
-    store.soft_drop(c["physical"], c["trash"])
-
-
-@implementation(DiscardCollection, KIND)
-def _impl_discard_collection(store: MilvusStore, op: DiscardCollection, ctx):
-    if store.is_collection(op.collection):
-        for alias in store.aliases_of(op.collection):
-            store.c.drop_alias(alias)
-        store.c.drop_collection(op.collection)
-
-
-@implementation(RenameCollection, KIND)
-def _impl_rename_collection(store: MilvusStore, op: RenameCollection, ctx):
-    if store.is_collection(op.old):
-        if store.resolve(op.new) is not None:
-            raise op.fail(f"cannot rename {op.old!r}: {op.new!r} already exists")
-        store.rename(op.old, op.new)
-    elif not store.is_collection(op.new):
-        raise op.fail(f"no collection {op.old!r}")
-
-
-@implementation(CreateIndex, KIND)
-def _impl_create_index(store: MilvusStore, op: CreateIndex, ctx):
-    phys = store.need(op, op.collection)
-    cs = store.collection_state(phys)
-    spec = op.spec(op.need_field(cs, op.collection, op.field)["type"])
-    current = cs.indexes.get(op.field)
-    if current and (current["index_type"], current["metric_type"]) == (spec["index_type"], spec["metric_type"]):
-        return None
-    if current:
-        raise op.fail(f"{op.collection}.{op.field} already has an index ({current['index_type']}); drop_index first")
-    store.create_index(phys, op.field, spec)
-
-
-@implementation(DropIndex, KIND)
-def _impl_drop_index(store: MilvusStore, op: DropIndex, ctx):
-    phys = store.need(op, op.collection)
-    current = store.collection_state(phys).indexes.get(op.field)
-    if "index" not in ctx.captured:
-        if current is None:
-            raise op.fail(f"{op.collection}.{op.field} has no index")
-        ctx.captured["index"] = current
-        ctx.checkpoint(None)
-    if current is not None:
-        store.c.release_collection(phys)
-        for name in store.c.list_indexes(phys, field_name=op.field) or [op.field]:
-            store.c.drop_index(phys, name)
-
-
-@implementation(CreateAlias, KIND)
-def _impl_create_alias(store: MilvusStore, op: CreateAlias, ctx):
-    phys = store.need(op, op.collection)
-    target = store.alias_target(op.alias)
-    if target == phys:
-        return None
-    if target is not None or store.is_collection(op.alias):
-        raise op.fail(f"alias {op.alias!r}: the name is taken")
-    store.c.create_alias(phys, op.alias)
-
-
-@implementation(AlterAlias, KIND)
-def _impl_alter_alias(store: MilvusStore, op: AlterAlias, ctx):
-    phys = store.need(op, op.collection)
-    if "previous" not in ctx.captured:
-        previous = store.alias_target(op.alias)
-        if previous is None:
-            raise op.fail(f"no alias {op.alias!r}")
-        ctx.captured["previous"] = previous
-        ctx.checkpoint(None)
-    store.c.alter_alias(phys, op.alias)
-
-
-@implementation(DropAlias, KIND)
-def _impl_drop_alias(store: MilvusStore, op: DropAlias, ctx):
-    target = store.alias_target(op.alias)
-    if "collection" not in ctx.captured:
-        if target is None:
-            raise op.fail(f"no alias {op.alias!r}")
-        ctx.captured["collection"] = target
-        ctx.checkpoint(None)
-    if target is not None:
-        store.c.drop_alias(op.alias)
-
 
 # --- implementations: rows --------------------------------------------------------------------
 
-def _pump(store: MilvusStore, ctx, source: str, write, transform=None, filter=None, batch=1000, total=None,
+def _pump(store: MilvusSchema, ctx, source: str, write, transform=None, filter=None, batch=1000, total=None,
           token_extra=None) -> int:
     """Read ``source`` in pk order from the checkpointed position, ``write(rows)``
     each transformed batch, checkpoint after each."""
@@ -166,7 +63,7 @@ def _row_mapper(fn, pk=None):
     return transform
 
 
-def _ledgers(store: MilvusStore, ctx, collection: str) -> None:
+def _ledgers(store: MilvusSchema, ctx, collection: str) -> None:
     """Choose how the rows written into an existing ``collection`` will be
     undone: ledgers of the keys created and (if it was not empty) of the rows
     overwritten."""
@@ -179,7 +76,7 @@ def _ledgers(store: MilvusStore, ctx, collection: str) -> None:
     ctx.checkpoint(ctx.resume_token, ctx.rows_done)
 
 
-def _fresh_writer(store: MilvusStore, ctx, collection: str):
+def _fresh_writer(store: MilvusSchema, ctx, collection: str):
     """``write(rows)`` into a collection only this step writes to: inserts,
     except the first batch of a resumed step (it may have been written before
     the crash), which is upserted."""
@@ -195,7 +92,7 @@ def _fresh_writer(store: MilvusStore, ctx, collection: str):
     return write
 
 
-def _key_ledger(store: MilvusStore, name: str, cs: CollectionState) -> None:
+def _key_ledger(store: MilvusSchema, name: str, cs: CollectionState) -> None:
     """A trash collection of primary keys (and the dummy vector Milvus wants)."""
     pk = cs.pk
     store.create(name, CollectionState(
@@ -206,7 +103,7 @@ def _key_ledger(store: MilvusStore, name: str, cs: CollectionState) -> None:
         False, {"v": {"index_type": "FLAT", "metric_type": "L2", "params": {}}}))
 
 
-def _ledger_writer(store: MilvusStore, ctx, collection: str):
+def _ledger_writer(store: MilvusSchema, ctx, collection: str):
     """``write(rows)`` keeping what the inverse needs: for a collection this
     step created, nothing; for one that was empty, the keys written (the
     ``created`` ledger); otherwise also each row it overwrites (``saved``) —
@@ -246,7 +143,7 @@ def _ledger_writer(store: MilvusStore, ctx, collection: str):
 
 
 @implementation(Copy, KIND)
-def _impl_copy(store: MilvusStore, op: Copy, ctx):
+def _impl_copy(store: MilvusSchema, op: Copy, ctx):
     src = store.need(op, op.source)
     c = ctx.captured
     if "undo" not in c and store.resolve(op.target) is None:
@@ -285,7 +182,7 @@ def _impl_copy(store: MilvusStore, op: Copy, ctx):
 
 @implementation(Insert, KIND)
 @implementation(Upsert, KIND)
-def _impl_write_rows(store: MilvusStore, op, ctx):
+def _impl_write_rows(store: MilvusSchema, op, ctx):
     phys = store.need(op, op.collection)
     if op.rows is None:
         return _update_where(store, op, ctx, phys)
@@ -307,7 +204,7 @@ def _impl_write_rows(store: MilvusStore, op, ctx):
         ctx.progress(done, total)
 
 
-def _save_matching(store: MilvusStore, op, ctx, phys: str) -> str:
+def _save_matching(store: MilvusSchema, op, ctx, phys: str) -> str:
     """Phase one of delete / upsert-by-filter: keep the matching rows in the trash."""
     c = ctx.captured
     if "saved" not in c:
@@ -322,7 +219,7 @@ def _save_matching(store: MilvusStore, op, ctx, phys: str) -> str:
     return c["saved"]
 
 
-def _update_where(store: MilvusStore, op: Upsert, ctx, phys: str):
+def _update_where(store: MilvusSchema, op: Upsert, ctx, phys: str):
     saved = _save_matching(store, op, ctx, phys)
     pk = store.pk_of(phys)
     fn = op.transform or (lambda row: {**row, **op.values})
@@ -331,7 +228,7 @@ def _update_where(store: MilvusStore, op: Upsert, ctx, phys: str):
 
 
 @implementation(Delete, KIND)
-def _impl_delete(store: MilvusStore, op: Delete, ctx):
+def _impl_delete(store: MilvusSchema, op: Delete, ctx):
     phys = store.need(op, op.collection)
     saved = _save_matching(store, op, ctx, phys)
     pk = store.pk_of(phys)
@@ -340,7 +237,7 @@ def _impl_delete(store: MilvusStore, op: Delete, ctx):
 
 
 @implementation(RestoreRows, KIND)
-def _impl_restore_rows(store: MilvusStore, op: RestoreRows, ctx):
+def _impl_restore_rows(store: MilvusSchema, op: RestoreRows, ctx):
     phys = store.need(op, op.collection)
     pk = store.pk_of(phys)
     phases = [k for k in ("created", "saved") if getattr(op, k)]
@@ -361,175 +258,11 @@ def _impl_restore_rows(store: MilvusStore, op: RestoreRows, ctx):
     return done
 
 
-# --- implementations: rebuilds -----------------------------------------------------------------
-
-def _rebuild(store: MilvusStore, op: Rebuild, ctx, transform, elsewhere=None) -> int | None:
-    """Copy ``op.collection`` into a new collection with ``op.new_state`` through
-    ``transform(rows)``, point the alias named as the collection at it, and keep
-    the old one in the trash. Each stage is recorded and idempotent.
-    ``elsewhere(old, new)``: a function doing the copy elsewhere (bulk import, Dask), or None."""
-    c = ctx.captured
-    if "old" not in c:
-        old = store.need(op, op.collection)
-        c.update(mode="rebuild", old=old, was_alias=old != op.collection, new=store.fresh_name(op.collection),
-                 trash=store.trash_name(old), aliases=[a for a in store.aliases_of(old) if a != op.collection])
-        ctx.checkpoint(None, 0)
-    done = ctx.rows_done
-    if c.get("stage") is None:
-        store.create(c["new"], op.new_state(store.collection_state(c["old"]), store.schema_state()))
-
-        def first_pass():
-            remote = elsewhere(c["old"], c["new"]) if elsewhere else None
-            if remote is not None:
-                return remote()
-            return _pump(store, ctx, c["old"], _fresh_writer(store, ctx, c["new"]), transform,
-                         batch=op.batch_size, total=store.count(c["old"]))
-
-        if getattr(op, "catch_up", None):  # rows the application changes meanwhile
-            from ragrev.drivers.milvus import online as milvus_online
-
-            done = milvus_online.copy_with_catch_up(store, op, ctx, op.collection, c["old"], c["new"], first_pass,
-                                                    transform)
-        else:
-            done = first_pass()
-        c["stage"] = "copied"
-        ctx.checkpoint(ctx.resume_token, done)
-    logical, new = op.collection, c["new"]
-    for alias in c["aliases"]:
-        store.c.alter_alias(new, alias)
-    if c["was_alias"]:
-        store.c.alter_alias(new, logical)
-    store.soft_drop(c["old"], c["trash"])
-    if not c["was_alias"] and store.alias_target(logical) is None:
-        store.c.create_alias(new, logical)
-    c["stage"] = "switched"
-    return done
-
-
-def _native(store: MilvusStore, op, ctx, call) -> bool:
-    """Try the server's own call; False when it does not implement it."""
-    if ctx.captured.get("mode") == "rebuild" or not op.native(store.caps):
-        return False
-    try:
-        call()
-    except Exception as e:
-        # a server without the call answers gRPC UNIMPLEMENTED, which pymilvus passes on unwrapped
-        # (a grpc.RpcError, not a MilvusException)
-        if not isinstance(e, MilvusException) and not callable(getattr(e, "code", None)):
-            raise
-        if getattr(op, "rebuild", None) is False:
-            raise
-        if _unimplemented(e):
-            return False
-        raise
-    ctx.captured["mode"] = "native"
-    return True
-
-
-def _unimplemented(e: BaseException) -> bool:
-    code = getattr(e, "code", None)
-    code = code() if callable(code) else code
-    if getattr(code, "name", None) == "UNIMPLEMENTED":
-        return True
-    text = _first_line(e).lower()
-    return "unimplemented" in text or "not support" in text or "unknown method" in text
-
-
-@implementation(AddField, KIND)
-def _impl_add_field(store: MilvusStore, op: AddField, ctx):
-    spec = op.spec()
-
-    def native():
-        phys = store.need(op, op.collection)
-        if op.field in store.collection_state(phys).fields:
-            return  # added before a crash
-        kw = {k: spec[k] for k in ("max_length", "max_capacity", "dim") if spec.get(k)}
-        if spec["element_type"]:
-            kw["element_type"] = DataType[spec["element_type"]]
-        if op.default is not None:
-            kw["default_value"] = op.default
-        store.c.add_collection_field(phys, op.field, DataType[spec["type"]], nullable=True, **kw)
-
-    if _native(store, op, ctx, native):
-        return None
-
-    def transform(rows):
-        values = [op.fill(dict(r)) for r in rows] if op.fill else [op.default] * len(rows)
-        for row, value in zip(rows, values):
-            row[op.field] = value.tolist() if hasattr(value, "tolist") else value
-        return rows
-
-    return _rebuild(store, op, ctx, transform)
-
-
-@implementation(DropField, KIND)
-def _impl_drop_field(store: MilvusStore, op: DropField, ctx):
-    def transform(rows):
-        for row in rows:
-            row.pop(op.field, None)
-        return rows
-
-    return _rebuild(store, op, ctx, transform)
-
-
-@implementation(AlterField, KIND)
-def _impl_alter_field(store: MilvusStore, op: AlterField, ctx):
-    phys = store.need(op, op.collection)
-    if "previous" not in ctx.captured:
-        ctx.captured["previous"] = {"max_length": store.collection_state(phys).fields.get(op.field, {}).get("max_length")}
-    if _native(store, op, ctx, lambda: store.c.alter_collection_field(phys, op.field, {"max_length": op.max_length})):
-        return None
-
-    def transform(rows):
-        if op.convert is not None:
-            for row in rows:
-                row[op.field] = op.convert(row.get(op.field))
-        return rows
-
-    return _rebuild(store, op, ctx, transform)
-
-
-@implementation(Reembed, KIND)
-def _impl_reembed(store: MilvusStore, op: Reembed, ctx):
-    names = []
-
-    def transform(rows):
-        if not names:  # the vector field being replaced, and its replacement
-            names.extend(op.targets(store.collection_state(ctx.captured["old"])))
-        vf, into = names
-        vectors = op.embed([r.get(op.text_field) for r in rows])
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(rows), op.dim):
-            raise OperationError(f"{op.where()}reembed {op.collection}.{into}: the embedding returned an array of "
-                                 f"shape {vectors.shape}, expected ({len(rows)}, {op.dim})")
-        for row, vec in zip(rows, vectors.tolist()):
-            if not (op.keep and into != vf):
-                row.pop(vf, None)
-            row[into] = vec
-        return rows
-
-    def elsewhere(old, new):  # by bulk import (ragrev.drivers.milvus.bulk), or on a Dask cluster (ragrev.distributed)
-        from ragrev import distributed
-
-        if op.bulk and not store.lite:
-            from ragrev.drivers.milvus import bulk as milvus_bulk
-
-            staging = milvus_bulk.staging_of(op, ctx)
-            return lambda: milvus_bulk.bulk_pass(store, op, ctx, old, new, transform, staging)
-        executor = distributed.executor_of(op, ctx)
-        if executor is None:
-            return None
-        vf, into = op.targets(store.collection_state(old))
-        fn = distributed.ReembedRows(op.embed, op.text_field, op.dim, vf, into, op.keep, op.where())
-        return lambda: distributed.run_pass(store, op, ctx, executor, old, new, fn)
-
-    return _rebuild(store, op, ctx, transform, elsewhere)
-
 
 # --- implementations: checks -------------------------------------------------------------------
 
 @implementation(ExpectCount, KIND)
-def _impl_expect_count(store: MilvusStore, op: ExpectCount, ctx):
+def _impl_expect_count(store: MilvusSchema, op: ExpectCount, ctx):
     n = store.count(store.need(op, op.collection), op.filter)
     if isinstance(op.expected, str):
         expected = store.count(store.need(op, op.expected), op.filter)
@@ -554,7 +287,7 @@ def _scores(metric: str, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray
     return -(np.sum(queries ** 2, axis=1)[:, None] - 2 * queries @ vectors.T + np.sum(vectors ** 2, axis=1)[None, :])
 
 
-def _search(store: MilvusStore, name: str, field: str, queries: np.ndarray, k: int, filter, params) -> list[list]:
+def _search(store: MilvusSchema, name: str, field: str, queries: np.ndarray, k: int, filter, params) -> list[list]:
     out = []
     for i in range(0, len(queries), 100):
         res = store.c.search(name, data=queries[i:i + 100].tolist(), anns_field=field, limit=k, filter=filter or "",
@@ -563,7 +296,7 @@ def _search(store: MilvusStore, name: str, field: str, queries: np.ndarray, k: i
     return out
 
 
-def _sample_queries(store: MilvusStore, op: CheckRecall, phys: str, pk: str, vf: str) -> np.ndarray:
+def _sample_queries(store: MilvusSchema, op: CheckRecall, phys: str, pk: str, vf: str) -> np.ndarray:
     if isinstance(op.queries, (list, tuple)):
         return np.asarray(op.queries, dtype=np.float32)
     rng, chosen, seen = random.Random(op.seed), [], 0
@@ -581,7 +314,7 @@ def _sample_queries(store: MilvusStore, op: CheckRecall, phys: str, pk: str, vf:
 
 
 @implementation(CheckRecall, KIND)
-def _impl_check_recall(store: MilvusStore, op: CheckRecall, ctx):
+def _impl_check_recall(store: MilvusSchema, op: CheckRecall, ctx):
     phys = store.need(op, op.collection)
     cs = store.collection_state(phys)
     vf, pk = op.vector_field(cs, op.collection, op.field), cs.pk
@@ -623,7 +356,7 @@ def _impl_check_recall(store: MilvusStore, op: CheckRecall, ctx):
 
 # --- estimates for --plan -------------------------------------------------------------------------
 
-def _count_or_none(store: MilvusStore, name: str, filter=None):
+def _count_or_none(store: MilvusSchema, name: str, filter=None):
     phys = store.resolve(name)
     return store.count(phys, filter) if phys else None
 
