@@ -135,6 +135,8 @@ class MilvusConnection(Store):
     def close(self) -> None:
         if self.client is not None:
             try:
+                if self._opened_lite:
+                    self._release_for_close()
                 self.client.close()
             except Exception:
                 pass
@@ -152,6 +154,19 @@ class MilvusConnection(Store):
                     from milvus_lite.server_manager import server_manager_instance
 
                     server_manager_instance.release_server(self.path)
+
+    def _release_for_close(self) -> None:
+        """Before the last store of this process closes a Lite file: release its
+        collections. Closing Lite flushes what is in memory and, for a loaded
+        collection, builds and saves each new segment's index next to its data
+        (for FLAT, a second copy of the vectors); a program that inserts and
+        exits leaves it to be built by the next load, and so does ragrev (Lite
+        opens every collection released anyway)."""
+        with _LITE_GUARD:
+            if _LITE_OPEN.get(self.path) != 1:
+                return
+            for name in self.client.list_collections():
+                self.client.release_collection(name)
 
     @property
     def c(self) -> MilvusClient:  # a _LoadingClient, used as a MilvusClient

@@ -14,11 +14,12 @@ checks whether it already happened ("rename if the source still exists",
 from __future__ import annotations
 
 import itertools
+import numbers
 import random
 
 import numpy as np
 
-from ragrev.drivers.milvus.client import KIND, ZERO
+from ragrev.drivers.milvus.client import KIND, ZERO, lit
 from ragrev.drivers.milvus.schema import MilvusSchema
 from ragrev.errors import CheckFailed, OperationError
 from ragrev.ops.vector import (
@@ -32,20 +33,42 @@ from ragrev.stores import estimator, implementation
 def _pump(store: MilvusSchema, ctx, source: str, write, transform=None, filter=None, batch=1000, total=None,
           token_extra=None) -> int:
     """Read ``source`` in pk order from the checkpointed position, ``write(rows)``
-    each transformed batch, checkpoint after each."""
+    each transformed batch, checkpoint after each (see :func:`_ahead` for a
+    writer with a ``note``)."""
     token = ctx.resume_token if isinstance(ctx.resume_token, dict) else {}
     done = int(token.get("done", 0))
     pk = store.pk_of(source)
-    for rows in store.scan(source, filter, after=token.get("last"), batch=batch, pk=pk):
-        last = rows[-1][pk]
-        out = transform(rows) if transform else rows
+    pairs = ((rows, transform(rows) if transform else rows)
+             for rows in store.scan(source, filter, after=token.get("last"), batch=batch, pk=pk))
+    if getattr(write, "note", None):
+        pairs = _ahead(pairs, lambda pair: write.note(pair[1]), ctx)
+    for rows, out in pairs:
         ctx.fence()
         if out:
             write(out)
         done += len(rows)
-        ctx.checkpoint({**(token_extra or {}), "last": last, "done": done}, done)
+        ctx.checkpoint({**(token_extra or {}), "last": rows[-1][pk], "done": done}, done)
         ctx.progress(done, total)
     return done
+
+
+def _ahead(batches, note, ctx):
+    """``batches``, each one noted (``note(batch)`` records in ``ctx.captured``
+    what the inverse needs: the keys it creates) before the batch before it
+    is checkpointed: the journal knows of every batch before it is written,
+    at the price of one checkpoint before the first, none per batch."""
+    it = iter(batches)
+    batch = next(it, None)
+    if batch is None:
+        return
+    note(batch)
+    ctx.checkpoint(ctx.resume_token, ctx.rows_done)
+    while batch is not None:
+        following = next(it, None)
+        if following is not None:
+            note(following)
+        yield batch
+        batch = following
 
 
 def _row_mapper(fn, pk=None):
@@ -65,15 +88,36 @@ def _row_mapper(fn, pk=None):
 
 def _ledgers(store: MilvusSchema, ctx, collection: str) -> None:
     """Choose how the rows written into an existing ``collection`` will be
-    undone: ledgers of the keys created and (if it was not empty) of the rows
-    overwritten."""
+    undone: the keys created (see :func:`_ledger_writer`) and, if it was not
+    empty, the rows overwritten (a ``saved`` trash collection)."""
     c = ctx.captured
     if "undo" in c:
         return
-    c.update(undo="ledger", created=store.trash_name(collection, "created"))
+    c["undo"] = "ledger"
     if store.count(collection):
-        c["saved"] = store.trash_name(collection, "saved")
+        c.update(created=store.trash_name(collection, "created"), saved=store.trash_name(collection, "saved"))
     ctx.checkpoint(ctx.resume_token, ctx.rows_done)
+
+
+#: at most this many ranges of integer keys in a step's journal record (``created_keys``); past them, a key ledger
+MAX_KEY_RANGES = 200
+
+
+def _with_keys(ranges: list, keys) -> list | None:
+    """``ranges`` (sorted, disjoint ``[first, last]`` pairs of integer keys)
+    with ``keys`` added, adjacent ranges merged; None when a key is not an integer."""
+    points = []
+    for k in keys:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            return None
+        points.append(int(k))
+    out: list = []
+    for first, last in sorted([list(r) for r in ranges] + [[k, k] for k in sorted(set(points))]):
+        if out and first <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], last)
+        else:
+            out.append([first, last])
+    return out
 
 
 def _fresh_writer(store: MilvusSchema, ctx, collection: str):
@@ -105,24 +149,38 @@ def _key_ledger(store: MilvusSchema, name: str, cs: CollectionState) -> None:
 
 def _ledger_writer(store: MilvusSchema, ctx, collection: str):
     """``write(rows)`` keeping what the inverse needs: for a collection this
-    step created, nothing; for one that was empty, the keys written (the
-    ``created`` ledger); otherwise also each row it overwrites (``saved``) —
-    once, before writing, so a redone batch keeps the true originals."""
+    step created, nothing; for one that was empty, the keys written —
+    as ranges of integer keys in the journal (``created_keys``, noted by
+    ``write.note`` a batch ahead: see :func:`_ahead`), or, for other keys or
+    past :data:`MAX_KEY_RANGES` ranges, in a ``created`` ledger collection;
+    otherwise also each row it overwrites (``saved``) — once, before
+    writing, so a redone batch keeps the true originals."""
     c = ctx.captured
     if c["undo"] == "drop":
         return _fresh_writer(store, ctx, collection)
     cs = store.collection_state(collection)
     pk = cs.pk
-    _key_ledger(store, c["created"], cs)
     if "saved" not in c:
-        fresh = _fresh_writer(store, ctx, collection)
-        ledger = _fresh_writer(store, ctx, c["created"])  # inserts (an upsert is a delete and an insert)
+        write_new = _fresh_writer(store, ctx, collection)
+        if "created" in c:
+            _key_ledger(store, c["created"], cs)
 
-        def write_new(rows):
-            ledger([{pk: r[pk], "v": ZERO} for r in rows])  # a key twice in the ledger is deleted twice: harmless
-            fresh(rows)
+        def note(rows):
+            keys = [r[pk] for r in rows]
+            if "created" not in c:
+                ranges = _with_keys(c.get("created_keys") or [], keys)
+                if ranges is not None and len(ranges) <= MAX_KEY_RANGES:
+                    c["created_keys"] = ranges
+                    return
+                c["created"] = store.trash_name(collection, "created")
+                _key_ledger(store, c["created"], cs)
+                ctx.checkpoint(ctx.resume_token, ctx.rows_done)
+            # inserts (an upsert is a delete and an insert); a key twice in the ledger is deleted twice: harmless
+            store.c.insert(c["created"], [{pk: k, "v": ZERO} for k in keys])
 
+        write_new.note = note
         return write_new
+    _key_ledger(store, c["created"], cs)
     store.create(c["saved"], cs, trash=True)
 
     def write(rows):
@@ -193,15 +251,16 @@ def _impl_write_rows(store: MilvusSchema, op, ctx):
     rows = iter(op.rows() if callable(op.rows) else op.rows)
     total = len(op.rows) if isinstance(op.rows, (list, tuple)) else None
     rows = itertools.islice(rows, done, None)
-    while True:
-        batch = list(itertools.islice(rows, op.batch_size))
-        if not batch:
-            return done
+    batches = iter(lambda: list(itertools.islice(rows, op.batch_size)), [])
+    if getattr(write, "note", None):
+        batches = _ahead(batches, write.note, ctx)
+    for batch in batches:
         ctx.fence()
         write(batch)
         done += len(batch)
         ctx.checkpoint({"done": done}, done)
         ctx.progress(done, total)
+    return done
 
 
 def _save_matching(store: MilvusSchema, op, ctx, phys: str) -> str:
@@ -240,23 +299,31 @@ def _impl_delete(store: MilvusSchema, op: Delete, ctx):
 def _impl_restore_rows(store: MilvusSchema, op: RestoreRows, ctx):
     phys = store.need(op, op.collection)
     pk = store.pk_of(phys)
-    phases = [k for k in ("created", "saved") if getattr(op, k)]
+    ranges = getattr(op, "created_keys", None) or []
+    phases = (["created_keys"] if ranges else []) + [k for k in ("created", "saved") if getattr(op, k)]
     token = ctx.resume_token if isinstance(ctx.resume_token, dict) else {}
     start = phases.index(token["phase"]) if token.get("phase") in phases else 0
     done = ctx.rows_done if token else 0
     for i, phase in enumerate(phases[start:], start):
+        after = token.get("last") if i == start else None
+        if phase == "created_keys":  # delete the ranges of keys it created, one call each
+            for j in range(0 if after is None else after + 1, len(ranges)):
+                ctx.fence()
+                first, last = ranges[j]
+                res = store.c.delete(phys, filter=f"{pk} >= {lit(first)} and {pk} <= {lit(last)}")
+                done += int((res or {}).get("delete_count", 0) if isinstance(res, dict) else 0)
+                ctx.checkpoint({"phase": phase, "last": j}, done)
+            continue
         if phase == "saved":  # write back the rows it overwrote or deleted
             write, fields = (lambda rows: store.c.upsert(phys, rows)), ("*",)
         else:                 # delete the keys it created
             write, fields = (lambda rows: store.c.delete(phys, ids=[r[pk] for r in rows])), (pk,)
-        after = token.get("last") if i == start else None
         for rows in store.scan(getattr(op, phase), after=after, batch=op.batch_size, fields=fields, pk=pk):
             ctx.fence()
             write(rows)
             done += len(rows)
             ctx.checkpoint({"phase": phase, "last": rows[-1][pk]}, done)
     return done
-
 
 
 # --- implementations: checks -------------------------------------------------------------------
