@@ -8,10 +8,14 @@ process on its own copy of that store (``insert``: on an empty store), and
 reports its rows per second (from opening the store to the last row
 written), its peak RSS and (``insert``) the store's size on disk once closed:
 
-- ``ragrev insert``: a revision ``create_collection`` + ``insert(rows=...)``
+- ``ragrev insert``: a revision ``create_collection`` + ``insert(rows=f)``
   of ``--rows`` rows made before the timing (an INT64 key, a VARCHAR, the
-  vector); ``pymilvus loop``: ``create_collection(index_params=...)`` and
-  ``insert`` per batch, as a user would write it;
+  vector), returned by a function ``f`` (as rows usually come: from a file,
+  a generator); ``ragrev insert-list``: the same rows given as a list
+  (``rows=ROWS``), which ragrev hashes (the step's checksum) and describes
+  (plans, logs) like any other parameter; ``pymilvus loop``:
+  ``create_collection(index_params=...)`` and ``insert`` per batch, as a
+  user would write it;
 - ``ragrev copy`` / ``ragrev reembed``: a revision applied by the runner
   (planning, preflight, lease, journal with a checkpoint per batch, alias
   switch for the re-embedding);
@@ -93,12 +97,13 @@ def worker_ragrev(db: Path, task: str, batch: int, dim: int) -> dict:
     (proj / "revisions").mkdir(parents=True)
     (proj / "ragrev.toml").write_text(f'[ragrev]\nscript_location = "revisions"\n\n'
                                       f'[stores.vectors]\nurl = "milvus-lite:///{db}"\n')
+    rows = "rows" if task == "insert" else "__main__.ROWS"
     step = (f'op.vectors.copy("src", "dst", batch_size={batch})' if task == "copy" else
             f'op.vectors.reembed("src", "raw", embed=identity({dim}), dim={dim}, batch_size={batch})'
             if task == "reembed" else
             f'op.vectors.create_collection("dst", fields={INSERT_FIELDS % dim}, '
             f'indexes={{"vec": {{"index_type": "FLAT", "metric_type": "COSINE"}}}})\n'
-            f'    op.vectors.insert("dst", rows=rows, batch_size={batch})')
+            f'    op.vectors.insert("dst", rows={rows}, batch_size={batch})')
     (proj / "revisions" / "b1.py").write_text(
         f'"""bench"""\nimport __main__\nfrom ragrev.embeddings import identity\n\nrevision = "b1"\n'
         f'down_revision = None\n\n\ndef rows():  # as rows usually come: from a function (a file, a generator)\n'
@@ -138,7 +143,7 @@ def worker_pymilvus(db: Path, task: str, batch: int, dim: int, style: str) -> di
     from ragrev.embeddings import identity
 
     embed = identity(dim)
-    if task == "insert":
+    if task.startswith("insert"):
         return insert_pymilvus(db, batch, dim)
     start = time.perf_counter()
     client = MilvusClient(str(db))
@@ -204,7 +209,7 @@ def measure(template: Path, work: Path, side: str, task: str, args) -> dict:
     run = work / f"{side}-{task}"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    if task == "insert":
+    if task.startswith("insert"):
         (run / "store.db").mkdir()
     else:
         shutil.copytree(template, run / "store.db")
@@ -228,7 +233,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--tasks", default="insert,copy,reembed")
     ap.add_argument("--worker", choices=["ragrev", "iterator", "pk-cursor", "loop"])
-    ap.add_argument("--task", choices=["insert", "copy", "reembed"])
+    ap.add_argument("--task", choices=["insert", "insert-list", "copy", "reembed"])
     ap.add_argument("--db")
     args = ap.parse_args()
     if args.worker:
@@ -236,7 +241,7 @@ def main() -> None:
 
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         db = Path(args.db)
-        if args.task == "insert":
+        if args.task.startswith("insert"):
             ROWS[:] = insert_rows(args.rows, args.dim)
         if args.worker == "ragrev":
             result = worker_ragrev(db, args.task, args.batch, args.dim)
@@ -248,8 +253,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragrev-bench-milvus-"))
     try:
         template = work / "template.db"
-        tasks = [t for t in ("insert", "copy", "reembed") if t in args.tasks.split(",")]
-        if set(tasks) - {"insert"}:
+        tasks = [t for t in ("insert", "insert-list", "copy", "reembed") if t in args.tasks.split(",")]
+        if set(tasks) - {"insert", "insert-list"}:
             print(f"building {args.rows} rows (dim {args.dim}) ...", flush=True)
             out = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                                   f"from benchmarks.bench_milvus import build; from pathlib import Path; "
@@ -257,9 +262,9 @@ def main() -> None:
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
                 raise SystemExit(out.stderr[-3000:])
-        sides = {"insert": ("ragrev", "loop"), "copy": ("ragrev", "pk-cursor", "iterator"),
+        sides = {"insert": ("ragrev", "loop"), "insert-list": ("ragrev", "loop"), "copy": ("ragrev", "pk-cursor", "iterator"),
                  "reembed": ("ragrev", "pk-cursor", "iterator")}
-        print(f"{'task':8} {'side':18} {'rows/s':>10} {'peak RSS MB':>12} {'disk MB':>8}")
+        print(f"{'task':11} {'side':18} {'rows/s':>10} {'peak RSS MB':>12} {'disk MB':>8}")
         results: dict = {}
         for i in range(args.rounds):
             for task in tasks:
@@ -267,7 +272,7 @@ def main() -> None:
                 for side in order:
                     r = measure(template, work, side, task, args)
                     results.setdefault((task, side), []).append(r)
-                    print(f"{task:8} {side:18} {args.rows / r['seconds']:>10.0f} {r['rss_mb']:>12.1f} "
+                    print(f"{task:11} {side:18} {args.rows / r['seconds']:>10.0f} {r['rss_mb']:>12.1f} "
                           f"{r['disk_mb']:>8.1f}", flush=True)
         print()
         for task in tasks:
@@ -278,9 +283,9 @@ def main() -> None:
                 speed = med["ragrev"]["speed"] / med[base]["speed"]
                 rss = med["ragrev"]["rss_mb"] / med[base]["rss_mb"]
                 disk = (f"   disk ratio {med['ragrev']['disk_mb'] / med[base]['disk_mb']:5.2f} (goal <= 1.1)"
-                        if task == "insert" else "")
+                        if task.startswith("insert") else "")
                 print(f"{task}: ragrev / pymilvus {base:9}  rows/s ratio {speed:5.2f} "
-                      f"(goal >= {0.95 if task == 'insert' else 0.9})   peak RSS ratio {rss:5.2f} (goal <= 1.1){disk}")
+                      f"(goal >= {0.95 if task.startswith('insert') else 0.9})   peak RSS ratio {rss:5.2f} (goal <= 1.1){disk}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
