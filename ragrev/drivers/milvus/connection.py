@@ -134,9 +134,12 @@ class MilvusConnection(Store):
 
     def close(self) -> None:
         if self.client is not None:
-            try:
-                if self._opened_lite:
+            if self._opened_lite:
+                try:
                     self._release_for_close()
+                except Exception:
+                    pass
+            try:
                 self.client.close()
             except Exception:
                 pass
