@@ -86,7 +86,8 @@ def _rows_inverse(op: MilvusOp, collection: str, captured) -> list:
         from ragrev.ops.vector import DropCollection
 
         return op.inverse(DropCollection(collection))
-    return op.inverse(RestoreRows(collection, saved=c.get("saved"), created=c.get("created")))
+    return op.inverse(RestoreRows(collection, saved=c.get("saved"), created=c.get("created"),
+                                  created_keys=c.get("created_keys")))
 
 
 class _RowsOp(MilvusOp):
@@ -192,9 +193,11 @@ class Delete(MilvusOp):
 @register(KIND)
 @dataclass
 class RestoreRows(MilvusOp):
-    """Inverse of the data steps: delete the primary keys listed in the
-    ``created`` trash collection, then write back the rows of the ``saved``
-    one (rows a step overwrote or deleted)."""
+    """Inverse of the data steps: delete the primary keys in the ranges
+    ``created_keys`` (``[[first, last], ...]``, integer keys, kept in the
+    step's journal record) and those listed in the ``created`` trash
+    collection, then write back the rows of the ``saved`` one (rows a step
+    overwrote or deleted)."""
 
     name = "restore_rows"
     data_step = True
@@ -203,6 +206,10 @@ class RestoreRows(MilvusOp):
     saved: str | None = None
     created: str | None = None
     batch_size: int = 1000
+    created_keys: list | None = None
+
+    def params(self) -> dict:  # without created_keys when there are none: digests as before
+        return {k: v for k, v in super().params().items() if k != "created_keys" or v is not None}
 
     def simulate(self, state):
         self.need(state, self.collection)

@@ -1,7 +1,9 @@
 """Store adapters: one module per store kind, behind one small protocol.
 
 - :class:`Store` is the protocol: connect/close, the version (heads), the log,
-  the lease lock, transactions, and ``apply(op, ctx)``.
+  the lease lock, transactions, ``apply(op, ctx)``, and one generic
+  ``preflight(ops)`` that drivers adapt through hooks (``schema_state()``,
+  ``preflight_check(op, state)``, ``preflight_filter(op, state, touched)``).
 - Implementations of operations are looked up by (operation class, store
   kind) through :func:`implementation` — the adapter modules register them.
 - :func:`open_store` imports the adapter of a kind (named by its driver in
@@ -218,10 +220,67 @@ class Store:
         fn = _lookup(_ESTIMATORS, op, self.kind)
         return fn(self, op) if fn else None
 
+    # --- preflight: one simulation for every driver, with three hooks ----------------------------
+    #: parameters naming collections (or tables, aliases): what ``touched`` collects
+    NAME_PARAMS = frozenset({"collection", "source", "target", "old", "new", "new_name", "alias", "against",
+                             "expected"})
+
     def preflight(self, ops: list) -> None:
         """Check a run's operations against the store before anything changes
         (dimensions, fields, supported index types...); raise
-        :class:`~ragrev.errors.OperationError`."""
+        :class:`~ragrev.errors.OperationError`. For each operation, in order:
+
+        1. an operation this driver has no implementation for is refused
+           ("not supported on a <kind> store");
+        2. :meth:`preflight_check` (driver hook): parameters it does not support;
+        3. ``op.simulate(state)`` on the state of :meth:`schema_state`, when the
+           driver gives one (None: no simulation) and the operation has a
+           ``simulate`` method: the step is checked against the schema the
+           earlier steps leave and applies its own effect there. A step that
+           was interrupted (its journal record not done) may have done its
+           work already (killed after a drop, before it was journaled): when
+           its simulation fails, the state is read again from the store and
+           the later steps are simulated on the store as it is;
+        4. :meth:`preflight_filter` (driver hook): its filter, with the names
+           the earlier steps touched (``touched``: values of
+           :data:`NAME_PARAMS`)."""
+        state, touched, interrupted = self.schema_state(), set(), None
+        for op in ops:
+            find_implementation(op, self.kind)
+            self.preflight_check(op, state)
+            if state is not None and callable(getattr(op, "simulate", None)):
+                try:
+                    op.simulate(state)
+                except OperationError:
+                    if interrupted is None:
+                        interrupted = self.interrupted_steps()
+                    if op.digest() not in interrupted:
+                        raise
+                    state = self.schema_state()
+            self.preflight_filter(op, state, touched)
+            touched |= {v for k, v in vars(op).items() if isinstance(v, str) and k in self.NAME_PARAMS}
+
+    def schema_state(self):
+        """Preflight hook: the store's schema as the operations' ``simulate(state)``
+        methods read and change it (the vector family's
+        :class:`~ragrev.ops.vector_schema.SchemaState`), read lazily from the
+        store; None (the default): no simulation."""
+        return None
+
+    def preflight_check(self, op, state) -> None:
+        """Preflight hook, before ``op`` is simulated: refuse what this driver
+        does not support beyond a missing implementation (parameters,
+        types); raise ``op.fail(...)`` / :class:`~ragrev.errors.OperationError`."""
+
+    def preflight_filter(self, op, state, touched: set) -> None:
+        """Preflight hook, after ``op`` is simulated: check its filter (if it has
+        one) against the store; ``state`` is the simulated schema (None
+        without simulation), ``touched`` the names the earlier steps of the
+        run create, change or drop (their fields may differ by then)."""
+
+    def interrupted_steps(self) -> set:
+        """Digests of the steps whose journal record is not done."""
+        return {r.get("digest") for r in self.log_records() if r.get("type") == "step" and r.get("outcome") != "done"}
 
     def purge(self, older_than: float | None = None) -> list[str]:
         """Delete soft-dropped objects (older than ``older_than`` seconds); their names."""

@@ -3,7 +3,9 @@ revert of a revision whose data step failed part-way removes exactly what
 that step wrote. Before the fix a failed ``add_field`` left an orphan
 ``items_v2`` collection (the rebuild's copy) that neither the downgrade nor
 ``purge`` removed, and the rows a failed ``insert`` / ``copy`` / ``upsert``
-wrote stayed after the downgrade."""
+wrote stayed after the downgrade. An insert into an empty collection keeps
+the keys of the batch it writes next in its journal record (not in a ledger
+collection): its revert is exact too."""
 from __future__ import annotations
 
 import pytest
@@ -19,6 +21,11 @@ def upgrade(op):
         {"name": "vec", "type": "FLOAT_VECTOR", "dim": 2}],
         indexes={"vec": {"index_type": "FLAT", "metric_type": "L2"}})
     op.vectors.insert("items", rows=[{"id": i, "n": i, "vec": [float(i), 1.0]} for i in range(300)])
+    op.vectors.create_collection("empty", fields=[
+        {"name": "id", "type": "INT64", "primary": True},
+        {"name": "n", "type": "INT64"},
+        {"name": "vec", "type": "FLOAT_VECTOR", "dim": 2}],
+        indexes={"vec": {"index_type": "FLAT", "metric_type": "L2"}})
 '''
 
 FAILING = {
@@ -31,6 +38,16 @@ def rows():
 
 def upgrade(op):
     op.vectors.insert("items", rows=rows, batch_size=100)
+''',
+    "insert_into_empty": '''
+def rows():
+    for i in range(150):
+        yield {"id": 1000 + i, "n": i, "vec": [1.0, 2.0]}
+    raise RuntimeError("source went away")
+
+
+def upgrade(op):
+    op.vectors.insert("empty", rows=rows, batch_size=50)
 ''',
     "upsert": '''
 def bump(row):

@@ -30,7 +30,7 @@ import uuid
 import warnings
 
 from ragrev.errors import OperationError
-from ragrev.drivers.milvus.store import MilvusStore
+from ragrev.drivers.milvus.schema import MilvusSchema
 
 #: how long to wait for the import jobs, and then for the rows to be visible (seconds)
 IMPORT_TIMEOUT = 3600.0
@@ -47,7 +47,7 @@ def staging_of(op, ctx) -> str | None:
     return value or None
 
 
-def _connection(store: MilvusStore) -> str:
+def _connection(store: MilvusSchema) -> str:
     from pymilvus import connections
 
     alias = f"ragrev-bulk-{id(store)}"
@@ -56,14 +56,14 @@ def _connection(store: MilvusStore) -> str:
     return alias
 
 
-def bulk_pass(store: MilvusStore, op, ctx, source: str, target: str, transform, staging: str, filter=None) -> int:
+def bulk_pass(store: MilvusSchema, op, ctx, source: str, target: str, transform, staging: str, filter=None) -> int:
     """The first pass by bulk import (see the module); rows imported."""
     with warnings.catch_warnings():  # pymilvus 2.5+ calls its import API (the one Milvus 2.3 has) deprecated
         warnings.simplefilter("ignore")
         return _bulk_pass(store, op, ctx, source, target, transform, staging, filter)
 
 
-def _bulk_pass(store: MilvusStore, op, ctx, source, target, transform, staging, filter):
+def _bulk_pass(store: MilvusSchema, op, ctx, source, target, transform, staging, filter):
     c = ctx.captured
     if store.lite:
         c["bulk"] = {"mode": "inserts"}
@@ -108,7 +108,7 @@ def _bulk_pass(store: MilvusStore, op, ctx, source, target, transform, staging, 
     return b["rows"]
 
 
-def _write(store: MilvusStore, op, source, target, transform, staging, tag, filter) -> tuple[list, int]:
+def _write(store: MilvusSchema, op, source, target, transform, staging, tag, filter) -> tuple[list, int]:
     import fsspec
     from pymilvus.bulk_writer import BulkFileType, LocalBulkWriter
 
@@ -117,7 +117,7 @@ def _write(store: MilvusStore, op, source, target, transform, staging, tag, filt
     local = os.path.join(local_root, tag)
     shutil.rmtree(local, ignore_errors=True)  # a write phase killed before: start it again
     os.makedirs(local)
-    schema = MilvusStore._schema(store.collection_state(target), False)
+    schema = MilvusSchema._schema(store.collection_state(target), False)
     writer = LocalBulkWriter(schema=schema, local_path=local, segment_size=256 * 1024 * 1024,
                              file_type=BulkFileType.PARQUET)
     rows = 0
@@ -144,7 +144,7 @@ def _write(store: MilvusStore, op, source, target, transform, staging, tag, filt
     return batches, rows
 
 
-def _importable(store: MilvusStore, target: str) -> bool:
+def _importable(store: MilvusSchema, target: str) -> bool:
     """Whether the server finds ``target`` for an import: Milvus 2.3 imports
     into the default database only (a collection elsewhere is "not found")."""
     from pymilvus import MilvusException, utility

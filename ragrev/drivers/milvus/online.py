@@ -36,10 +36,11 @@ import numpy as np
 from ragrev.errors import CheckFailed, OperationError
 from ragrev.ops.vector_online import CheckRelevance, ExpectFresh, load_golden, score
 from ragrev.stores import implementation
-from ragrev.drivers.milvus.store import KIND, MilvusStore
+from ragrev.drivers.milvus.client import KIND
+from ragrev.drivers.milvus.schema import MilvusSchema
 
 
-def begin(store: MilvusStore, op, ctx) -> dict:
+def begin(store: MilvusSchema, op, ctx) -> dict:
     """Record the watermark before the first pass."""
     c = ctx.captured
     if "catch_up" not in c:
@@ -48,7 +49,7 @@ def begin(store: MilvusStore, op, ctx) -> dict:
     return c["catch_up"]
 
 
-def copy_with_catch_up(store: MilvusStore, op, ctx, name: str, source: str, target: str, first_pass, transform,
+def copy_with_catch_up(store: MilvusSchema, op, ctx, name: str, source: str, target: str, first_pass, transform,
                        filter=None) -> int:
     """``first_pass()`` (the pk-ordered copy, returns rows done) then the catch-up rounds.
 
@@ -66,7 +67,7 @@ def copy_with_catch_up(store: MilvusStore, op, ctx, name: str, source: str, targ
     return rounds(store, op, ctx, source, target, transform, filter, done)
 
 
-def rounds(store: MilvusStore, op, ctx, source: str, target: str, transform, filter, done: int) -> int:
+def rounds(store: MilvusSchema, op, ctx, source: str, target: str, transform, filter, done: int) -> int:
     from ragrev.dualwrite import MAX_REFRESH
 
     cu = ctx.captured["catch_up"]
@@ -95,7 +96,7 @@ def rounds(store: MilvusStore, op, ctx, source: str, target: str, transform, fil
     return done
 
 
-def one_round(store: MilvusStore, op, source: str, target: str, pk: str, since: float, transform, filter):
+def one_round(store: MilvusSchema, op, source: str, target: str, pk: str, since: float, transform, filter):
     """Upsert the rows changed since ``since`` that the target has older or
     not at all (tombstoned ones deleted); (rows seen, rows deleted)."""
     field = op.catch_up
@@ -119,7 +120,7 @@ def _alive(op, pk: str, filter) -> str:
     return (f" and ({filter})" if filter else "") + (f" and ({op.tombstone} == false)" if op.tombstone else "")
 
 
-def _write_newer(store: MilvusStore, op, source: str, target: str, pk: str, rows: list, transform, filter) -> int:
+def _write_newer(store: MilvusSchema, op, source: str, target: str, pk: str, rows: list, transform, filter) -> int:
     """Upsert the ``rows`` the target has older or not at all, then settle the
     race with the application's dual writes: read the source again for the
     keys written; those gone since are deleted from the target, those changed
@@ -151,7 +152,7 @@ def _in_list(keys: list) -> str:
     return json.dumps([k if isinstance(k, str) else int(k) for k in keys])
 
 
-def delete_missing(store: MilvusStore, source: str, target: str, pk: str, filter, batch: int,
+def delete_missing(store: MilvusSchema, source: str, target: str, pk: str, filter, batch: int,
                    tombstone: str | None = None) -> int:
     """Delete from ``target`` the primary keys ``source`` (matching ``filter``,
     not ``tombstone``-d) no longer has."""
@@ -170,12 +171,12 @@ def delete_missing(store: MilvusStore, source: str, target: str, pk: str, filter
 
 # --- expect_fresh -----------------------------------------------------------------------------
 
-def _by_pk(store: MilvusStore, name: str, pk: str, fields) -> dict:
+def _by_pk(store: MilvusSchema, name: str, pk: str, fields) -> dict:
     return {r[pk]: r for rows in store.scan(name, batch=5000, fields=(pk, *fields), pk=pk) for r in rows}
 
 
 @implementation(ExpectFresh, KIND)
-def _impl_expect_fresh(store: MilvusStore, op: ExpectFresh, ctx):
+def _impl_expect_fresh(store: MilvusSchema, op: ExpectFresh, ctx):
     dst, src = store.need(op, op.collection), store.need(op, op.source)
     pk = store.pk_of(src)
     now = time.time()
@@ -213,7 +214,7 @@ def _impl_expect_fresh(store: MilvusStore, op: ExpectFresh, ctx):
 
 # --- check_relevance --------------------------------------------------------------------------
 
-def _ranked(store: MilvusStore, op: CheckRelevance, name: str, embed, golden: list[dict]) -> list[list[str]]:
+def _ranked(store: MilvusSchema, op: CheckRelevance, name: str, embed, golden: list[dict]) -> list[list[str]]:
     phys = store.need(op, name)
     cs = store.collection_state(phys)
     vf = op.vector_field(cs, name, op.field)
@@ -243,7 +244,7 @@ def _slices(golden: list[dict], key: str | None) -> dict[str, list[int]]:
 
 
 @implementation(CheckRelevance, KIND)
-def _impl_check_relevance(store: MilvusStore, op: CheckRelevance, ctx):
+def _impl_check_relevance(store: MilvusSchema, op: CheckRelevance, ctx):
     base = getattr(getattr(ctx, "config", None), "directory", None)
     try:
         golden = load_golden(op.golden, base)
@@ -285,7 +286,7 @@ def _impl_check_relevance(store: MilvusStore, op: CheckRelevance, ctx):
 
 # --- --plan: what a re-embed costs ------------------------------------------------------------
 
-def embed_cost(store: MilvusStore, op, rows: int | None, options: dict | None = None) -> dict | None:
+def embed_cost(store: MilvusSchema, op, rows: int | None, options: dict | None = None) -> dict | None:
     """For ``--plan``: texts to embed, tokens (estimated on a sample of up to
     200 texts, :func:`ragrev.embeddings.estimate_tokens`), the share already
     in the embedding cache (same sample), and the time at the configured rate

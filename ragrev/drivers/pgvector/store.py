@@ -30,13 +30,13 @@ from psycopg.types.json import Jsonb
 from ragrev.drivers.pgvector.schema import (
     CAPS, METRIC_SQL, SEARCH_SETTINGS, column_type, decode_state, encode_state, index_clause, to_sql,
 )
-from ragrev.errors import CheckFailed, OperationError, StoreUnreachable
+from ragrev.errors import CheckFailed, StoreUnreachable
 from ragrev.ops.vector import (
     AddField, AlterAlias, AlterField, CheckRecall, Copy, CreateAlias, CreateCollection, CreateIndex, Delete,
     DropAlias, DropCollection, DropField, DropIndex, ExpectCount, Insert, MilvusOp, Reembed, RenameCollection,
     RestoreRows, SchemaState, Upsert,
 )
-from ragrev.stores import find_implementation, implementation
+from ragrev.stores import Store, find_implementation, implementation
 from ragrev.drivers.sql.store import SqlStore, trash_name
 
 KIND = "pgvector"
@@ -195,28 +195,19 @@ class PgvectorStore(SqlStore):
         except ValueError as e:
             raise op.fail(f"filter {filt!r} on {name!r}: {e}") from None
 
-    def preflight(self, ops: list) -> None:
-        """Refuse operations this driver does not implement; simulate the run's steps on the
-        store's schema (as the Milvus store does); translate every filter against its fields."""
-        state = self.schema_state()
-        interrupted = {r.get("digest") for r in self.log_records()
-                       if r.get("type") == "step" and r.get("outcome") != "done"}
-        for op in ops:
-            find_implementation(op, self.kind)  # an operation this driver lacks is bad input, before anything runs
-            if not isinstance(op, MilvusOp):
-                continue
-            bad = [k + "=" for k in ("catch_up", "tombstone", "workers", "bulk", "dynamic") if getattr(op, k, None)]
-            if bad:  # Milvus-only parameters (a dynamic field, online catch-up, Dask workers, bulk import)
-                raise op.fail(f"{', '.join(bad)} not supported by {CAPS.server}")
-            try:
-                op.simulate(state)
-            except OperationError:
-                if op.digest() not in interrupted:
-                    raise
-                state = self.schema_state()
-            name = getattr(op, "collection", None) or getattr(op, "source", None)
-            if getattr(op, "filter", None) and state.collection(name):
-                self.where(op, name, op.filter, state.collection(name))
+    preflight = Store.preflight  # the generic simulation (not SqlStore's table check), with the hooks below
+
+    def preflight_check(self, op, state) -> None:
+        """The Milvus-only parameters: a dynamic field, online catch-up, Dask workers, bulk import."""
+        bad = [k + "=" for k in ("catch_up", "tombstone", "workers", "bulk", "dynamic") if getattr(op, k, None)]
+        if bad and isinstance(op, MilvusOp):
+            raise op.fail(f"{', '.join(bad)} not supported by {CAPS.server}")
+
+    def preflight_filter(self, op, state, touched: set) -> None:
+        """Every filter is translated to SQL against the (simulated) collection's fields."""
+        name = getattr(op, "collection", None) or getattr(op, "source", None)
+        if isinstance(op, MilvusOp) and getattr(op, "filter", None) and state.collection(name):
+            self.where(op, name, op.filter, state.collection(name))
 
     # --- rows ----------------------------------------------------------------------------------
     def scan(self, table: str, pk: str, after=None, batch: int = 1000, where: str = ""):
