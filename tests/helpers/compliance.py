@@ -9,9 +9,11 @@ checks run over every family's set:
 - ``base``: creates ``items`` with 40 rows/documents (``seed(i)`` decides them);
 - ``change``: reshapes ``items`` (a field filled from each row, an index) and drops it
   into the trash at the end of ``trash``;
-- ``slow``: a data step of 60 rows in batches of 10, each batch after
-  ``SLOW_SECONDS`` (0 unless the environment sets ``COMPLIANCE_SLOW``) and touching
-  ``$COMPLIANCE_MARK`` first (the lease check waits for it);
+- ``slow``: a data step of 60 rows in batches of 10; before its second batch it
+  touches ``$COMPLIANCE_MARK`` and waits for the file ``$COMPLIANCE_GO`` (when
+  set: the lease check holds the runner there). SQL has no Python in its data
+  steps: there each batch follows a statement that takes as long as
+  :func:`sql_slow` says;
 - ``bad``: a revision preflight must refuse: it first creates ``fresh``, then uses
   ``missing``, a collection/table no step makes.
 """
@@ -31,10 +33,12 @@ import os, pathlib, time
 
 def slow_rows(make):
     for batch in range(6):
-        mark = os.environ.get("COMPLIANCE_MARK")
-        if mark:
+        mark, go = os.environ.get("COMPLIANCE_MARK"), os.environ.get("COMPLIANCE_GO")
+        if mark and batch == 1:  # not on the first: preflight may read the first row (its dimension)
             pathlib.Path(mark).touch()
-        time.sleep(float(os.environ.get("COMPLIANCE_SLOW", "0")))
+            deadline = time.monotonic() + 300
+            while go and not os.path.exists(go) and time.monotonic() < deadline:
+                time.sleep(0.05)
         for i in range(100 + 10 * batch, 110 + 10 * batch):
             yield make(i)
 '''
@@ -268,7 +272,7 @@ def milvus_open(config_path):
 
 
 def milvus_content(config_path) -> dict:
-    from tests.helpers.milvus import content_hash
+    from tests.helpers.milvus import rows_of
 
     store = milvus_open(config_path)
     try:
@@ -277,9 +281,15 @@ def milvus_content(config_path) -> dict:
             if name.startswith("ragrev_"):
                 continue
             cs = store.collection_state(name)
+            vectors = {n for n, f in cs.fields.items() if f.get("dim")}
+            rows = rows_of(store, name)
             out[name] = {"fields": {n: (f["type"], f.get("dim")) for n, f in cs.fields.items()},
-                         "indexes": cs.indexes, "rows": content_hash(store, name)}
-        out["aliases"] = sorted((a, store.resolve(a)) for a in store.aliases())
+                         "indexes": cs.indexes, "n": len(rows),  # n: a key written twice counts twice
+                         "rows": {r[cs.pk]: {k: (digest([round(x, 5) for x in v]) if k in vectors else v)
+                                             for k, v in sorted(r.items())} for r in rows}}
+        aliases = sorted((a, store.resolve(a)) for a in store.aliases())
+        if aliases:
+            out["aliases"] = aliases
         return out
     finally:
         store.close()
