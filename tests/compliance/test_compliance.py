@@ -93,14 +93,17 @@ def test_resume_after_kill(driver):
 
 def test_preflight_refuses_and_changes_nothing(driver):
     p = driver.project
-    _add(driver, "base", "bad")
+    _add(driver, "base")
     p.cli("upgrade", "r1", "-q")
     before, names = driver.content(), driver.names()
-    res = p.cli("upgrade", "head", expect=2)
-    lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in res.output, res.output
-    assert driver.content() == before and driver.names() == names
-    assert _version(p) == "r1"
+    for body in driver.revisions["bad"]:
+        p.add("r2", "r1", body)
+        res = p.cli("upgrade", "head", expect=None)
+        assert res.exit_code == 2, (body, res.output)
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in res.output, (body, res.output)
+        assert driver.content() == before and driver.names() == names, body
+        assert _version(p) == "r1"
 
 
 def test_trash_and_purge(driver):

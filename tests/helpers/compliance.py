@@ -14,8 +14,9 @@ checks run over every family's set:
   set: the lease check holds the runner there). SQL has no Python in its data
   steps: there each batch follows a statement that takes as long as
   :func:`sql_slow` says;
-- ``bad``: a revision preflight must refuse: it first creates ``fresh``, then uses
-  ``missing``, a collection/table no step makes.
+- ``bad``: revisions preflight must refuse (each first creates ``fresh``, then
+  asks for something the store cannot do: a wrong dimension, ``missing``, a
+  collection/table no step makes, a filter on an unknown field).
 """
 from __future__ import annotations
 
@@ -78,14 +79,28 @@ def upgrade(op):
     ])
     op.s.insert("more", rows=lambda: slow_rows(row), batch_size=10)
 ''',
-    "bad": '''
-def upgrade(op):
+    "bad": ['''
+def upgrade(op):  # a wrong vector dimension
     op.s.create_collection("fresh", fields=[
         {"name": "id", "type": "INT64", "primary": True},
         {"name": "vec", "type": "FLOAT_VECTOR", "dim": 4},
     ])
     op.s.insert("fresh", rows=[{"id": 1, "vec": [0.0] * 5}])
-''',
+''', '''
+def upgrade(op):  # a missing collection
+    op.s.create_collection("fresh", fields=[
+        {"name": "id", "type": "INT64", "primary": True},
+        {"name": "vec", "type": "FLOAT_VECTOR", "dim": 4},
+    ])
+    op.s.create_index("missing", "vec", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 4})
+''', '''
+def upgrade(op):  # a filter on a field the collection does not have
+    op.s.create_collection("fresh", fields=[
+        {"name": "id", "type": "INT64", "primary": True},
+        {"name": "vec", "type": "FLOAT_VECTOR", "dim": 4},
+    ])
+    op.s.expect_count("items", 0, filter="nope == 1")
+'''],
 }
 
 DOCUMENT = {
@@ -112,17 +127,22 @@ def upgrade(op):
     op.s.create_collection("more")
     op.s.insert_many("more", lambda: slow_rows(lambda i: {"_id": i, "title": f"passage {i}", "n": i}), batch_size=10)
 ''',
-    "bad": '''
-def upgrade(op):
+    "bad": ['''
+def upgrade(op):  # an index on a missing collection
     op.s.create_collection("fresh")
     op.s.create_index("missing", "title")
-''',
+''', '''
+def upgrade(op):  # a field added to a missing collection
+    op.s.create_collection("fresh")
+    op.s.add_field("missing", "lang", default="en")
+'''],
 }
 
 SQL = {
     "base": '''
 def upgrade(op):
-    op.s.create_table("items", sa.Column("id", sa.Integer, primary_key=True), sa.Column("title", sa.String(40)),
+    op.s.create_table("items", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                      sa.Column("title", sa.String(40)),
                       sa.Column("n", sa.Integer))
     op.s.bulk_insert(sa.table("items", sa.column("id"), sa.column("title"), sa.column("n")),
                      [{"id": i, "title": f"passage {i}", "n": i} for i in range(40)])
@@ -151,7 +171,8 @@ def upgrade(op):
     # statement of the dialect that takes COMPLIANCE_SLOW seconds (set by the test: sql_slow)
     "slow": '''
 def upgrade(op):
-    op.s.create_table("more", sa.Column("id", sa.Integer, primary_key=True), sa.Column("title", sa.String(40)))
+    op.s.create_table("more", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                      sa.Column("title", sa.String(40)))
     for batch in range(6):
         op.s.execute(SLOW)
         values = ", ".join(f"({i}, 'passage {i}')" for i in range(100 + 10 * batch, 110 + 10 * batch))
@@ -160,11 +181,15 @@ def upgrade(op):
 def downgrade(op):
     op.s.drop_table("more")
 ''',
-    "bad": '''
-def upgrade(op):
+    "bad": ['''
+def upgrade(op):  # a column added to a missing table
     op.s.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True))
     op.s.add_column("missing", sa.Column("x", sa.Integer))
-''',
+''', '''
+def upgrade(op):  # an index on a missing table
+    op.s.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True))
+    op.s.create_index("ix_missing", "missing", ["x"])
+'''],
 }
 
 FAMILIES = {"vector": VECTOR, "document": DOCUMENT, "sql": SQL}
