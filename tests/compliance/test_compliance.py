@@ -20,8 +20,6 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
-
 from tests.helpers.compliance import TRASH, sql_slow
 
 

@@ -269,8 +269,8 @@ class SqlStore(Store):
         try:
             self._lock_columns()
             with self.engine.connect() as c:
-                if self.dialect == "sqlite":
-                    c.exec_driver_sql("PRAGMA busy_timeout = 2000")
+                if self.dialect == "sqlite":  # short: a waiting runner tries again (and says it waits) within lock_timeout
+                    c.exec_driver_sql("PRAGMA busy_timeout = 500")
                 row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
                 c.commit()
                 if row is not None and row["owner"] not in (owner, "") and row["expires"] > now \
