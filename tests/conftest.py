@@ -19,7 +19,7 @@ MYSQL_ADMIN_URL = os.environ.get("RAGREV_TEST_MYSQL_URL", "mysql+pymysql://root@
 # --- markers (registered in setup.cfg) ----------------------------------------------------
 
 #: directories whose tests run against a store engine
-ENGINE_DIRS = {"chats", "milvus", "mongo", "reliability", "sql"}
+ENGINE_DIRS = {"chats", "compliance", "milvus", "mongo", "reliability", "sql"}
 #: fixtures that give a test a store engine
 ENGINE_FIXTURES = {"mongo_url", "pg_url", "sql_url", "lite", "harness", "chat_env", "make_env", "mongo_project"}
 #: what in a test's source starts a process: ragrev or Python in a subprocess, the reliability harness

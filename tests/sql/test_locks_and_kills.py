@@ -14,7 +14,8 @@ from tests.helpers.sql import slow_project, wait_for_lock
 
 
 def test_two_runners_one_applies_the_other_exits_3_naming_the_holder(make_project, sql_url):
-    p = slow_project(make_project, sql_url, seconds=1.0, steps=2, revisions=2)
+    # the first runner works ~10 s: long enough for the second to start and wait its 1 s on a loaded machine
+    p = slow_project(make_project, sql_url, seconds=2.5, steps=2, revisions=2)
     first = p.run("upgrade", "head", "-q")
     owner = wait_for_lock(sql_url)
     assert owner.split(":")[1] == str(first.pid)

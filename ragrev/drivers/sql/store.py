@@ -27,6 +27,9 @@
 - An expired lease is free (a released one has expiry 0, its owner kept). A lease of a process on this host that is gone
   is free at once; one whose pid is alive waits for its expiry (the pid may
   belong to another process by now).
+- The operations' implementations live in :mod:`ragrev.drivers.sql.steps`
+  (imported at the end of this module); identifiers in the SQL they emit are
+  quoted by the dialect (Alembic's operations, SQLAlchemy Core), never by hand.
 """
 from __future__ import annotations
 
@@ -37,14 +40,14 @@ from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
-from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, implementation
+from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store
 
 import sqlalchemy as sa
 from alembic.operations import Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
 
-from ragrev.ops.sql import TRASH_PREFIX, RestoreColumn, SqlBatch, SqlOp, _has_reverse, render, replay, tables_used
+from ragrev.ops.sql import TRASH_PREFIX, SqlBatch, SqlOp, tables_used
 
 _meta = sa.MetaData()
 version_table = sa.Table(VERSION_TABLE, _meta, sa.Column("version_num", sa.String(64), primary_key=True))
@@ -257,7 +260,8 @@ class SqlStore(Store):
             c.commit()
             if "token" not in cols:
                 with _writing(c):
-                    c.exec_driver_sql(f"ALTER TABLE {LOCK_TABLE} ADD COLUMN token BIGINT NOT NULL DEFAULT 0")
+                    Operations(MigrationContext.configure(connection=c)).add_column(
+                        LOCK_TABLE, sa.Column("token", sa.BigInteger, nullable=False, server_default="0"))
         self._lock_ready = True
 
     def lock_try(self, owner: str, lease: float) -> str | None:
@@ -265,8 +269,8 @@ class SqlStore(Store):
         try:
             self._lock_columns()
             with self.engine.connect() as c:
-                if self.dialect == "sqlite":
-                    c.exec_driver_sql("PRAGMA busy_timeout = 2000")
+                if self.dialect == "sqlite":  # short: a waiting runner tries again (and says it waits) within lock_timeout
+                    c.exec_driver_sql("PRAGMA busy_timeout = 500")
                 row = c.execute(sa.select(lock_table).where(lock_table.c.name == self.lock_name)).mappings().first()
                 c.commit()
                 if row is not None and row["owner"] not in (owner, "") and row["expires"] > now \
@@ -400,7 +404,7 @@ class SqlStore(Store):
                 stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
                 if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
                     continue
-                self.conn.execute(sa.text(f"DROP TABLE {_qname(self, name)}"))
+                self.operations().drop_table(name)
                 dropped.append(name)
         return dropped
 
@@ -421,21 +425,6 @@ def trash_name(table: str, suffix: str = "", taken=()) -> str:
         n += 1
         name = base[:63 - len(str(n)) - 1] + f"_{n}"
     return name
-
-
-class _Taken:
-    """``name in _Taken(store, schema)``: whether a table of that name exists,
-    asked per candidate name (a drop used to list every table of the schema)."""
-
-    def __init__(self, store, schema=None):
-        self.store, self.schema = store, schema
-
-    def __contains__(self, name) -> bool:
-        return _table_exists(self.store, name, self.schema)
-
-
-def _taken(store, schema=None) -> _Taken:
-    return _Taken(store, schema)
 
 
 def _encode(record: dict) -> dict:
@@ -475,172 +464,5 @@ def _writing(conn):
     return conn.begin()
 
 
-# --- implementations ---------------------------------------------------------------------
-
-def _q(store: SqlStore, name: str) -> str:
-    """An identifier quoted for the store's dialect (``"x"``, or MySQL's `` `x` ``)."""
-    return store.engine.dialect.identifier_preparer.quote(name)
-
-
-def _qname(store: SqlStore, name: str, schema: str | None = None) -> str:
-    """A table name, with its schema if any, quoted for the store's dialect."""
-    prep = store.engine.dialect.identifier_preparer
-    return (prep.quote_schema(schema) + "." if schema else "") + prep.quote(name)
-
-
-def _table_exists(store: SqlStore, name, schema=None) -> bool:
-    return sa.inspect(store.conn).has_table(name, schema=schema)
-
-
-@implementation(SqlOp, "sql")
-def _apply_sql(store: SqlStore, op: SqlOp, ctx):
-    m = op.mop
-    ops = store.operations()
-    if isinstance(m, aops.DropTableOp):
-        return _soft_drop_table(store, ops, m, ctx)
-    if isinstance(m, aops.DropColumnOp):
-        return _drop_column(store, ops, m, ctx)
-    if isinstance(m, aops.AlterColumnOp):
-        ctx.captured["reverse_code"] = _alter_reverse_code(store, m)
-    if isinstance(m, aops.DropIndexOp) and m.table_name:
-        ctx.captured["reverse_code"] = _index_code(store, m)
-    if ctx.resuming and not store.transactional_ddl and _already_done(store, m):
-        return None
-    ops.invoke(m)
-    return None
-
-
-def _already_done(store: SqlStore, m) -> bool:
-    """Whether the DDL of a step that was killed before its journal record (its
-    statement committed implicitly, as on MySQL) is already in the store:
-    the table, column or index it creates exists."""
-    insp = sa.inspect(store.conn)
-    if isinstance(m, aops.CreateTableOp):
-        return insp.has_table(m.table_name, schema=m.schema)
-    if isinstance(m, aops.AddColumnOp):
-        return insp.has_table(m.table_name, schema=m.schema) and any(
-            c["name"] == m.column.name for c in insp.get_columns(m.table_name, schema=m.schema))
-    if isinstance(m, aops.CreateIndexOp):
-        return insp.has_table(m.table_name, schema=m.schema) and any(
-            i["name"] == m.index_name for i in insp.get_indexes(m.table_name, schema=m.schema))
-    return False
-
-
-def _soft_drop_table(store, ops, m, ctx):
-    trash = ctx.captured.get("trash") or trash_name(m.table_name, taken=_taken(store, m.schema))
-    if ctx.resuming and not _table_exists(store, m.table_name, m.schema) and _table_exists(store, trash, m.schema):
-        return None
-    ops.rename_table(m.table_name, trash, schema=m.schema)
-    ctx.captured["trash"] = trash
-    return None
-
-
-def _reflected_column(store, table, column, schema=None):
-    for col in sa.inspect(store.conn).get_columns(table, schema=schema):
-        if col["name"] == column:
-            return col
-    raise ConfigError(f"table {table!r} has no column {column!r}")
-
-
-def _drop_column(store, ops, m, ctx):
-    info = _reflected_column(store, m.table_name, m.column_name, m.schema)
-    column = sa.Column(info["name"], info["type"], nullable=info.get("nullable", True),
-                       server_default=sa.text(info["default"]) if info.get("default") is not None else None)
-    ctx.captured["column_code"] = render([aops.AddColumnOp(m.table_name, column, schema=m.schema)])
-    pk = sa.inspect(store.conn).get_pk_constraint(m.table_name, schema=m.schema).get("constrained_columns") or []
-    if pk:
-        trash = trash_name(m.table_name, m.column_name, taken=_taken(store, m.schema))
-        cols = ", ".join(_q(store, c) for c in pk + [m.column_name])
-        store.conn.execute(sa.text(f"CREATE TABLE {_qname(store, trash, m.schema)} AS "
-                                   f"SELECT {cols} FROM {_qname(store, m.table_name, m.schema)}"))
-        ctx.captured["values_table"] = trash
-        ctx.captured["key"] = pk
-    if store.dialect != "sqlite" or not _native_sqlite_drop(store, m):
-        if store.dialect == "sqlite":  # an older SQLite, or a column its DROP COLUMN refuses: copy the table
-            with ops.batch_alter_table(m.table_name, schema=m.schema) as b:
-                b.drop_column(m.column_name)
-        else:
-            ops.invoke(m)
-    return None
-
-
-def _native_sqlite_drop(store, m) -> bool:
-    """``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35+) in a savepoint; False
-    when this SQLite has none or refuses it for this column (part of a key, an
-    index, a constraint, a view...): then the table is rebuilt instead."""
-    import sqlite3
-
-    if sqlite3.sqlite_version_info < (3, 35, 0):
-        return False
-    table = f'"{m.schema}"."{m.table_name}"' if m.schema else f'"{m.table_name}"'
-    try:
-        with store.conn.begin_nested():
-            store.conn.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{m.column_name}"')
-    except sa.exc.OperationalError:
-        return False
-    return True
-
-
-def _index_code(store, m) -> str:
-    for ix in sa.inspect(store.conn).get_indexes(m.table_name, schema=m.schema):
-        if ix["name"] == m.index_name:
-            return render([aops.CreateIndexOp(m.index_name, m.table_name, ix["column_names"],
-                                              schema=m.schema, unique=bool(ix.get("unique")))])
-    raise ConfigError(f"table {m.table_name!r} has no index {m.index_name!r}")
-
-
-def _alter_reverse_code(store, m) -> str:
-    return render([_alter_reverse(store, m)])
-
-
-def _alter_reverse(store, m):
-    info = _reflected_column(store, m.table_name, m.column_name, m.schema)
-    kw = {"existing_type": info["type"]}
-    if m.modify_name:
-        kw["new_column_name"] = m.column_name
-    if m.modify_type is not None:
-        kw["type_"] = info["type"]
-    if m.modify_nullable is not None:
-        kw["nullable"] = info.get("nullable", True)
-    if m.modify_server_default is not False:
-        kw["server_default"] = sa.text(info["default"]) if info.get("default") is not None else None
-    rev = aops.AlterColumnOp(m.table_name, m.modify_name or m.column_name, schema=m.schema,
-                             existing_type=info["type"], modify_name=kw.get("new_column_name"),
-                             modify_type=kw.get("type_"), modify_nullable=kw.get("nullable"),
-                             modify_server_default=kw.get("server_default", False))
-    return rev
-
-
-@implementation(SqlBatch, "sql")
-def _apply_batch(store: SqlStore, op: SqlBatch, ctx):
-    ops = store.operations()
-    if all(isinstance(m, aops.AlterColumnOp) or _has_reverse(m) for m in op.ops):
-        rev = [_alter_reverse(store, m) if isinstance(m, aops.AlterColumnOp) else m.reverse() for m in reversed(op.ops)]
-        ctx.captured["reverse_code"] = render(rev, batch_table=op.table_name)
-    with ops.batch_alter_table(op.table_name, schema=op.schema, **op.kwargs) as b:
-        for m in op.ops:
-            b.invoke(m)
-    return None
-
-
-@implementation(RestoreColumn, "sql")
-def _apply_restore_column(store: SqlStore, op: RestoreColumn, ctx):
-    ops = store.operations()
-    (add,) = replay(op.column_code, store.dialect)
-    column = add.mop.column
-    not_null = column.nullable is False
-    column.nullable = True
-    if not any(c["name"] == op.column_name for c in sa.inspect(store.conn).get_columns(op.table_name, schema=op.schema)):
-        ops.add_column(op.table_name, column, schema=op.schema)
-    if op.values_table and _table_exists(store, op.values_table, op.schema):
-        values, table = _qname(store, op.values_table, op.schema), _qname(store, op.table_name, op.schema)
-        match = " AND ".join(f"{values}.{_q(store, k)} = {table}.{_q(store, k)}" for k in op.key)
-        store.conn.execute(sa.text(
-            f"UPDATE {table} SET {_q(store, op.column_name)} = "
-            f"(SELECT {values}.{_q(store, op.column_name)} FROM {values} WHERE {match})"
-        ))
-        store.conn.execute(sa.text(f"DROP TABLE {values}"))
-    if not_null:
-        with ops.batch_alter_table(op.table_name, schema=op.schema) as b:
-            b.alter_column(op.column_name, existing_type=column.type, nullable=False)
-    return None
+# the operations' implementations register themselves on import
+from ragrev.drivers.sql import steps as _steps  # noqa: E402,F401
