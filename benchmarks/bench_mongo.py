@@ -184,12 +184,12 @@ def run(store, db, args) -> dict:
         "add_field(default=)": (lambda: apply(store, m.AddField("docs", "lang", default="en")),
                                 lambda: coll.update_many({"lang": {"$exists": False}}, {"$set": {"lang": "en"}}),
                                 lambda: reset("lang")),
-        "add_field(fn=)": (lambda: apply(store, m.AddField("docs", "slug", fn=slug, batch_size=batch)),
+        "add_field(fn=)": (lambda: apply(store, m.AddField("docs", "slug", fill=slug, batch_size=batch)),
                            lambda: hand_add_field(coll, "slug", slug, batch), lambda: reset("slug")),
         "rename_field": (lambda: apply(store, m.RenameField("docs", "title", "heading")),
                          lambda: coll.update_many({"title": {"$exists": True}}, {"$rename": {"title": "heading"}}),
                          rename_back),
-        "insert_many": (lambda: apply(store, m.InsertMany("loaded", fresh("ours"), batch_size=batch)),
+        "insert_many": (lambda: apply(store, m.Insert("loaded", fresh("ours"), batch_size=batch)),
                         lambda: hand_insert(db.loaded, fresh("theirs"), batch), drop_loaded),
     }
     for r in range(args.rounds):
