@@ -78,6 +78,18 @@ def from_ejson(data):
     return json_util.loads(json_util.dumps(data))
 
 
+_QUERY_ONLY = {"$text", "$near", "$nearSphere", "$where"}
+
+
+def _query_only(value) -> bool:
+    """``value`` uses an operator that only a query's filter takes (not a ``$match`` after ``$limit``)."""
+    if isinstance(value, dict):
+        return any(k in _QUERY_ONLY or _query_only(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_query_only(v) for v in value)
+    return False
+
+
 class MongoStore(Store):
     """A MongoDB database as a ragrev store."""
 
@@ -357,13 +369,15 @@ class MongoStore(Store):
 
     def preflight_filter(self, op, state, touched: set) -> None:
         """A document operation's ``filter`` on a collection no earlier step
-        touches is parsed by the server (a query that matches nothing by
-        ``_id``, so no scan): an unknown operator is refused before the run."""
+        touches is tried by the server on one document (``$limit`` then
+        ``$match``, so no scan): an unknown operator, a bad regular expression
+        are refused before the run. Filters with operators ``$match`` does not
+        take there (``$text``, ``$near``, ``$where``...) are left to the step."""
         c, filt = getattr(op, "collection", None), getattr(op, "filter", None)
         if op.kind == KIND and isinstance(filt, dict) and filt and isinstance(c, str) and c not in touched \
-                and state is not None and state.get(c) is not None:
+                and state is not None and state.get(c) is not None and not _query_only(filt):
             try:
-                next(iter(self.db[c].find({"$and": [{"_id": {"$in": []}}, filt]}, {"_id": 1}).limit(1)), None)
+                list(self.db[c].aggregate([{"$limit": 1}, {"$match": filt}, {"$project": {"_id": 1}}]))
             except OperationFailure as e:
                 reason = (e.details or {}).get("errmsg") or str(e)
                 raise OperationError(f"{op.where()}{op.name}: filter {filt!r} on {c!r}: {reason}") from None
