@@ -60,8 +60,8 @@ from ragrev.ops.document_base import (ACTIONS, KIND, LEVELS, MISSING, TRASH_PREF
 from ragrev.ops.document_collections import (CreateCollection, CreateIndex, DropCollection, DropIndex,  # noqa: F401
                                              RenameCollection, RestoreCollection, SetSchema, SetValidator,
                                              index_keys)
+from ragrev.ops.document_fields import AddField, DropField, RemoveAddedField, RenameField, RestoreField  # noqa: F401
 from ragrev.ops.document_data import (DeleteInserted, ExpectCount, Insert, InsertMany, Transform,  # noqa: F401
                                       UpdateMany, ValidateAll)
-from ragrev.ops.document_fields import AddField, DropField, RemoveAddedField, RenameField, RestoreField  # noqa: F401
 from ragrev.ops.document_pipeline import AggregateInto  # noqa: F401
 from ragrev.ops.document_schema import DocCollection, DocState, check_schema, to_mongo_schema  # noqa: F401
