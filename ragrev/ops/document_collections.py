@@ -93,6 +93,8 @@ class RestoreCollection(DocumentOp):
 
     def simulate(self, state):
         self.need_trash(state, self.trash)
+        if state.get(self.collection) is not None:
+            raise self.fail(f"collection {self.collection!r} exists again; rename it first")
         state.rename(self.trash, self.collection)
 
     def reverse(self, captured):

@@ -60,6 +60,8 @@ def test_trash_collections_that_are_gone(store, db):
         store.preflight(ops(m.RestoreCollection("ragrev_trash_1_y", "docs2")))
     db.create_collection("ragrev_trash_1_y")
     store.preflight(ops(m.RestoreCollection("ragrev_trash_1_y", "docs2"), m.DropCollection("docs2")))
+    with pytest.raises(OperationError, match=r"a1.py:11: restore_collection: collection 'docs' exists again"):
+        store.preflight(ops(m.RestoreCollection("ragrev_trash_1_y", "docs")))
 
 
 def test_an_interrupted_step_that_did_its_work_is_simulated_on_the_store_as_it_is(store, db):

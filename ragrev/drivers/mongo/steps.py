@@ -16,7 +16,7 @@ they follow:
   values kept for inverses go to the trash with ``$merge``, and come back
   by batches of in-place updates (never a ``$merge`` into the user's
   collection: SecantusDB replaces a matched document by deleting and
-  inserting it, and a kill in between would lose it). Only ``fn=`` and
+  inserting it, and a kill in between would lose it). Only ``add_field(fill=)`` and
   ``transform`` pull documents through Python, in ``_id`` order,
   ``batch_size`` at a time.
 - Exact inverses: a renamed field keeps its position (``$objectToArray`` /
