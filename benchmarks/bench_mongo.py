@@ -9,12 +9,12 @@ rounds (who goes first alternates between rounds):
   of the same size;
 - ``add_field(default=)`` (the ids of the documents it changes kept for the
   inverse, then one ``update_many``) vs. that ``update_many``;
-- ``add_field(fn=)`` (batched, ids kept for the inverse) vs. the cursor loop
+- ``add_field(fill=)`` (batched, ids kept for the inverse) vs. the cursor loop
   with ``bulk_write`` of ``UpdateOne($set)``;
 - ``rename_field`` (a clash count, then an order-keeping pipeline update) vs.
   ``update_many($rename)``;
-- ``insert_many`` of new documents (ids recorded per batch for the inverse)
-  vs. ``insert_many`` per batch of the same size.
+- ``insert`` of new documents (ids recorded per batch for the inverse)
+  vs. pymongo's ``insert_many`` per batch of the same size.
 
 Prints the median rows/s of each and the ratio ragrev / plain call (goal:
 at least 0.95). The server is ``--uri`` or ``$RAGREV_TEST_MONGO_URI`` when
@@ -159,7 +159,7 @@ def run(store, db, args) -> dict:
     coll.insert_many([{"_id": i, "title": f"Document {i}", "body": "x" * 200, "tags": ["a", "b"], "n": i}
                       for i in range(args.docs)])
     n, batch = args.docs, args.batch
-    names = ("transform", "add_field(default=)", "add_field(fn=)", "rename_field", "insert_many")
+    names = ("transform", "add_field(default=)", "add_field(fill=)", "rename_field", "insert")
     times: dict[str, tuple[list, list]] = {k: ([], []) for k in names}
 
     def reset(field):
@@ -184,12 +184,12 @@ def run(store, db, args) -> dict:
         "add_field(default=)": (lambda: apply(store, m.AddField("docs", "lang", default="en")),
                                 lambda: coll.update_many({"lang": {"$exists": False}}, {"$set": {"lang": "en"}}),
                                 lambda: reset("lang")),
-        "add_field(fn=)": (lambda: apply(store, m.AddField("docs", "slug", fn=slug, batch_size=batch)),
+        "add_field(fill=)": (lambda: apply(store, m.AddField("docs", "slug", fill=slug, batch_size=batch)),
                            lambda: hand_add_field(coll, "slug", slug, batch), lambda: reset("slug")),
         "rename_field": (lambda: apply(store, m.RenameField("docs", "title", "heading")),
                          lambda: coll.update_many({"title": {"$exists": True}}, {"$rename": {"title": "heading"}}),
                          rename_back),
-        "insert_many": (lambda: apply(store, m.InsertMany("loaded", fresh("ours"), batch_size=batch)),
+        "insert": (lambda: apply(store, m.Insert("loaded", fresh("ours"), batch_size=batch)),
                         lambda: hand_insert(db.loaded, fresh("theirs"), batch), drop_loaded),
     }
     for r in range(args.rounds):

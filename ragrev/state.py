@@ -242,7 +242,9 @@ def simulate_mongo(ops, sc: StoreConfig):
             need(op, c)["indexes"][op.index_name] = {"key": [list(k) for k in op.keys], "unique": bool(op.unique),
                                                      "options": copy.deepcopy(op.options or {})}
         elif isinstance(op, m.DropIndex):
-            need(op, c)["indexes"].pop(op.index_name, None)
+            have = need(op, c)["indexes"]
+            have.pop(op.index_name if op.index_name is not None else next(
+                (n for n, ix in have.items() if [k[0] for k in ix["key"]] == [op.field]), None), None)
         elif c is not None:
             need(op, c)
     return {"collections": dict(sorted(cols.items()))}, notes

@@ -59,7 +59,7 @@ DOCUMENT_V2 = {
 
 
 def upgrade(op):
-    op.docs.add_field("documents", "lang", fn=lambda doc: detect(doc["body"]), batch_size=500)
+    op.docs.add_field("documents", "lang", fill=lambda doc: detect(doc["body"]), batch_size=500)
     op.docs.set_schema("documents", DOCUMENT_V2)
     op.docs.create_index("documents", [("lang", 1), ("source_id", 1)])
 

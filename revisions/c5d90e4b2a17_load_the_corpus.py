@@ -297,8 +297,8 @@ def eu_conversations():
 
 
 def upgrade(op):
-    op.docs.insert_many("documents", documents, batch_size=500)
+    op.docs.insert("documents", documents, batch_size=500)
     op.docs.validate_all("documents", {"type": "object", "required": ["title", "body", "source_id"]})
     op.vectors.insert("chunks", rows=chunks, batch_size=1000)
-    op.docs.insert_many("conversations", conversations, batch_size=1000)
-    op.eu.insert_many("conversations", eu_conversations, batch_size=1000)
+    op.docs.insert("conversations", conversations, batch_size=1000)
+    op.eu.insert("conversations", eu_conversations, batch_size=1000)

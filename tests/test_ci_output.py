@@ -21,7 +21,7 @@ from ragrev import output
 LOAD = '''
 def upgrade(op):
     op.docs.create_collection("documents")
-    op.docs.insert_many("documents", [{"_id": i, "text": f"doc {i}"} for i in range(N)])
+    op.docs.insert("documents", [{"_id": i, "text": f"doc {i}"} for i in range(N)])
 '''
 
 SHOUT = '''

@@ -24,7 +24,7 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 A1 = '''
 def upgrade(op):
     op.docs.create_collection("documents")
-    op.docs.insert_many("documents", [{"_id": i, "text": f"doc {i}"} for i in range(300)])
+    op.docs.insert("documents", [{"_id": i, "text": f"doc {i}"} for i in range(300)])
     op.docs.validate_all("documents", {"type": "object", "required": ["text"]})
 '''
 
@@ -69,7 +69,7 @@ def test_the_report_holds_versions_runs_steps_and_gates(reported):
     assert outcomes == ["failed", "done"], outcomes  # newest first
     assert "ValueError: no text" in runs
     steps = text.split('<table class="steps"', 1)[1].split("</table>", 1)[0]
-    assert "<td class=num>300</td>" in steps and "insert_many(" in steps
+    assert "<td class=num>300</td>" in steps and "insert(" in steps
     gates = text.split('<table class="gates"', 1)[1].split("</table>", 1)[0]
     assert "validate_all(" in gates and "<td class=\"done\">done</td>" in gates
 

@@ -171,7 +171,7 @@ def test_the_sample_chain_up_down_and_up_again(sample):
     assert "No problems found in 8 revision(s)" in ragrev(sample, "check")     # lint and ragrev.sum
     gen = generated(sample)
     plan = ragrev(sample, "upgrade", "head", "--plan")
-    assert "insert_many('documents', documents(), batch_size=500)" in plan and "alter_alias" in plan
+    assert "insert('documents', documents(), batch_size=500)" in plan and "alter_alias" in plan
     ragrev(sample, "upgrade", "head", "-q")
     first = at_head(sample, gen)
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ragrev.ops import Operation, register
-from ragrev.ops.document import KIND, DropCollection, _check_collection, _check_filter, _fail
+from ragrev.ops.document_base import KIND, _check_collection, _check_filter, _fail
+from ragrev.ops.document_collections import DropCollection
 
 #: stages that write or leave the database: ragrev adds the $merge itself
 FORBIDDEN = ("$out", "$merge")

@@ -16,11 +16,16 @@ recursive or remote ``$ref``).
 
 Known difference left as is: JSON Schema's ``integer`` accepts ``3.0``;
 MongoDB's ``int``/``long`` do not.
+
+:class:`DocState` is the small schema-state model preflight simulates the
+document operations on (``DocumentOp.simulate``): the collections, each
+with its validator and its indexes.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Callable
 
 from ragrev.errors import OperationError
 
@@ -167,3 +172,66 @@ def to_mongo_schema(schema: dict, where: str = "") -> tuple[dict, list[str]]:
             f"{where}JSON Schema keyword(s) MongoDB's $jsonSchema cannot express: {'; '.join(unsupported)}"
         )
     return translated, dropped
+
+
+# --- the state preflight simulates ---------------------------------------------------------------
+
+@dataclass
+class DocCollection:
+    """A collection as preflight sees it: its validator (level, action) and
+    its indexes (name -> ``[[field, direction], ...]``). MongoDB has no field
+    list: fields are known only where the validator's schema names them."""
+
+    validator: dict | None = None
+    level: str | None = None
+    action: str | None = None
+    indexes: dict = dc_field(default_factory=lambda: {"_id_": [["_id", 1]]})
+
+    def _enforced(self) -> dict | None:
+        """The validator's top-level ``$jsonSchema`` when the server refuses
+        writes that break it (level strict, action error), else None."""
+        schema = (self.validator or {}).get("$jsonSchema")
+        if not isinstance(schema, dict) or (self.level or "strict") != "strict" or (self.action or "error") != "error":
+            return None
+        return schema
+
+    def requires(self, path: str) -> bool:
+        """Every write must leave ``path`` (a top-level field) in the document."""
+        schema = self._enforced()
+        return bool(schema) and "." not in path and path in (schema.get("required") or ())
+
+    def refuses(self, path: str) -> bool:
+        """No document may have the top-level field ``path`` (``additionalProperties: false``)."""
+        schema = self._enforced()
+        if not schema or "." in path or schema.get("additionalProperties", True) is not False:
+            return False
+        return path not in (schema.get("properties") or {}) and not schema.get("patternProperties")
+
+    def clone(self) -> "DocCollection":
+        return copy.deepcopy(self)
+
+
+class DocState:
+    """The store's collections as the run's steps leave them. ``loader(name)``
+    reads a collection from the store (a :class:`DocCollection`, or None when
+    there is none); each name is read once, then follows the simulation."""
+
+    def __init__(self, loader: Callable[[str], "DocCollection | None"], store: str = ""):
+        self._loader = loader
+        self._entries: dict[str, DocCollection | None] = {}
+        self.store = store
+
+    def get(self, name: str) -> DocCollection | None:
+        if name not in self._entries:
+            self._entries[name] = self._loader(name)
+        return self._entries[name]
+
+    def put(self, name: str, coll: DocCollection) -> None:
+        self._entries[name] = coll
+
+    def remove(self, name: str) -> None:
+        self._entries[name] = None
+
+    def rename(self, old: str, new: str) -> None:
+        self._entries[new] = self.get(old)
+        self._entries[old] = None

@@ -18,7 +18,7 @@ def upgrade(op):
     op.docs.create_collection("documents", schema={"type": "object", "required": ["title"],
                                                    "properties": {"title": {"type": "string"}}})
     op.docs.create_index("documents", [("source_id", 1)])
-    op.docs.insert_many("documents", [{"_id": f"d{i}", "title": f"doc {i}", "source_id": i} for i in range(5)])
+    op.docs.insert("documents", [{"_id": f"d{i}", "title": f"doc {i}", "source_id": i} for i in range(5)])
     op.meta.create_table("sources", sa.Column("id", sa.Integer, primary_key=True),
                          sa.Column("name", sa.String(50), nullable=False))
     op.meta.create_index("ix_sources_name", "sources", ["name"])

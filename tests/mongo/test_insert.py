@@ -1,4 +1,4 @@
-"""``insert_many``: documents from a list or a generator, batched and
+"""``insert`` (formerly ``insert_many``): documents from a list or a generator, batched and
 checkpointed; a rerun after a crash anywhere never duplicates a document;
 documents that were there before (same ``_id``, same content) are left alone
 and survive the inverse, which deletes exactly what the step inserted."""
@@ -36,7 +36,7 @@ def test_list_in_batches_and_inverse_deletes_exactly_what_was_inserted(store, db
                        "tags": ["rag", "xxx"], "meta": {"even": False, "k": 3}},      # same content, other key order
                       {"_id": "kept", "title": "someone else's"}])
     before = raw_docs(coll)
-    op = m.InsertMany("articles", list(articles()()), batch_size=5)
+    op = m.Insert("articles", list(articles()()), batch_size=5)
     rows, captured = run_op(store, op)
     assert rows == 22 and coll.count_documents({}) == 24
     assert coll.find_one({"_id": 7})["meta"] == {"k": 7, "even": False}
@@ -48,7 +48,7 @@ def test_list_in_batches_and_inverse_deletes_exactly_what_was_inserted(store, db
 
 
 def test_generator_without_ids_gets_the_same_ids_on_every_rerun(store, db, coll):
-    op = m.InsertMany("articles", articles(23, with_ids=False), batch_size=4)
+    op = m.Insert("articles", articles(23, with_ids=False), batch_size=4)
     journal = Journal()
     for n in (3, 2, 2):                       # crash after a batch was written, before its checkpoint was saved
         with pytest.raises(Crash):
@@ -62,7 +62,7 @@ def test_generator_without_ids_gets_the_same_ids_on_every_rerun(store, db, coll)
 
 
 def test_batch_recorded_but_not_written_is_written_on_the_rerun(store, db, coll):
-    op = m.InsertMany("articles", articles(), batch_size=10)
+    op = m.Insert("articles", articles(), batch_size=10)
     journal = Journal()
     with pytest.raises(Crash):
         run_op(store, op, journal, crash_at=3)         # batch 2 written, its checkpoint lost
@@ -74,7 +74,7 @@ def test_batch_recorded_but_not_written_is_written_on_the_rerun(store, db, coll)
 
 
 def test_rerun_after_it_finished_inserts_nothing(store, db, coll):
-    op = m.InsertMany("articles", articles(), batch_size=10)
+    op = m.Insert("articles", articles(), batch_size=10)
     journal = Journal()
     run_op(store, op, journal)
     before = raw_docs(coll)
@@ -84,7 +84,7 @@ def test_rerun_after_it_finished_inserts_nothing(store, db, coll):
 
 def test_an_id_taken_by_other_content_fails_the_batch_and_writes_none_of_it(store, db, coll):
     coll.insert_one({"_id": 12, "title": "not the same"})
-    op = m.InsertMany("articles", articles(), batch_size=10)
+    op = m.Insert("articles", articles(), batch_size=10)
     with pytest.raises(StepFailed, match=r"1 document\(s\) have the _id of another document.*_id 12"):
         run_op(store, op)
     assert sorted(d["_id"] for d in coll.find()) == list(range(10)) + [12]   # batch 1 done, batch 2 untouched
@@ -93,22 +93,22 @@ def test_an_id_taken_by_other_content_fails_the_batch_and_writes_none_of_it(stor
 def test_repeated_id_in_the_stream_with_other_content_fails(store, coll):
     docs = [{"_id": 1, "title": "a"}, {"_id": 1, "title": "a"}, {"_id": 2, "title": "b"}, {"_id": 2, "title": "c"}]
     with pytest.raises(StepFailed, match="_id 2"):
-        run_op(store, m.InsertMany("articles", docs))
+        run_op(store, m.Insert("articles", docs))
 
 
 def test_schema_violations_fail_with_the_document_named(store, coll):
     with pytest.raises(StepFailed, match=r"insert\(s\) failed, first: _id 'bad'"):
-        run_op(store, m.InsertMany("articles", [{"_id": "ok", "title": "t"}, {"_id": "bad", "title": 5}]))
+        run_op(store, m.Insert("articles", [{"_id": "ok", "title": "t"}, {"_id": "bad", "title": 5}]))
 
 
 def test_arguments_are_checked_when_the_revision_is_read():
     with pytest.raises(OperationError, match="documents must be dicts"):
-        m.InsertMany("articles", [{"a": 1}, 3]).validate()
+        m.Insert("articles", [{"a": 1}, 3]).validate()
     with pytest.raises(OperationError, match="a list of dicts or a function"):
-        m.InsertMany("articles", "nope").validate()
+        m.Insert("articles", "nope").validate()
     with pytest.raises(OperationError, match="batch_size"):
-        m.InsertMany("articles", [], batch_size=0).validate()
-    assert m.InsertMany("articles", articles(), batch_size=7).describe() == "insert_many('articles', gen(), batch_size=7)"
+        m.Insert("articles", [], batch_size=0).validate()
+    assert m.Insert("articles", articles(), batch_size=7).describe() == "insert('articles', gen(), batch_size=7)"
 
 
 @pytest.mark.slow
@@ -124,13 +124,13 @@ def test_through_the_cli_with_a_derived_downgrade_and_a_plan(mongo_project, db):
                 yield {"_id": i, "title": f"article {i}"}
 
         def upgrade(op):
-            op.docs.insert_many("articles", [{"_id": "first", "title": "hello"}])
-            op.docs.insert_many("articles", rows, batch_size=1000)
+            op.docs.insert("articles", [{"_id": "first", "title": "hello"}])
+            op.docs.insert("articles", rows, batch_size=1000)
             op.docs.expect_count("articles", 2501)
         """)
     p.cli("upgrade", "r1", "-q")
     plan = p.cli("upgrade", "head", "--plan").output
-    assert "insert_many('articles', 1 document, batch_size=1000)" in plan and "insert_many('articles', rows(), batch_size=1000)" in plan
+    assert "insert('articles', 1 document, batch_size=1000)" in plan and "insert('articles', rows(), batch_size=1000)" in plan
     p.cli("upgrade", "head", "-q")
     assert db.articles.count_documents({}) == 2501
     p.cli("downgrade", "r1", "-q")

@@ -59,7 +59,7 @@ def test_add_field_keeps_existing_values_and_inverse_removes_only_what_it_added(
 
 def test_add_field_with_a_function_is_batched_and_reversible(store, db, docs):
     before = raw_docs(docs)
-    op = m.AddField("docs", "slug", fn=lambda d: d["title"].replace(" ", "-"), batch_size=4)
+    op = m.AddField("docs", "slug", fill=lambda d: d["title"].replace(" ", "-"), batch_size=4)
     rows, captured = run_op(store, op)
     assert rows == 32 and docs.find_one({"_id": 7})["slug"] == "doc-7"
     assert docs.find_one({"_id": "a-string-id"})["slug"] == "s"

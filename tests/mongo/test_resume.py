@@ -63,7 +63,7 @@ def test_transform_rerun_after_it_finished_changes_nothing(store, db, docs):
 def test_add_field_fn_interrupted(store, db, docs):
     before = raw_docs(docs)
     calls = []
-    op = m.AddField("docs", "slug", fn=lambda d: calls.append(d["_id"]) or str(d["_id"]), batch_size=5)
+    op = m.AddField("docs", "slug", fill=lambda d: calls.append(d["_id"]) or str(d["_id"]), batch_size=5)
     _, captured, _ = interrupted(store, op, [2, 4])
     assert docs.count_documents({"slug": {"$exists": True}}) == 32
     run_inverse(store, op, captured)

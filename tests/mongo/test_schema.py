@@ -80,7 +80,7 @@ def test_invalid_schemas_are_bad_input(schema, message):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: m.CreateCollection("ragrev_x"), lambda: m.AddField("docs", "a"), lambda: m.AddField("docs", "a", 1, fn=str),
+    lambda: m.CreateCollection("ragrev_x"), lambda: m.AddField("docs", "a"), lambda: m.AddField("docs", "a", 1, fill=str),
     lambda: m.DropField("docs", "_id"), lambda: m.RenameField("docs", "a", "a.b"), lambda: m.Transform("docs", fn=1),
     lambda: m.UpdateMany("docs", {}, {"a": 1}), lambda: m.UpdateMany("docs", {}, {"$set": {}}, inverse=1),
     lambda: m.CreateIndex("docs", [("a", 2)]), lambda: m.ExpectCount("docs"), lambda: m.Transform("docs", str, batch_size=0),

@@ -23,7 +23,8 @@ is the connected :class:`pymongo.database.Database`, :attr:`MongoStore.client`
 its client; :meth:`MongoStore.user_collections` lists the user's collections
 and :func:`trash_name` makes a trash collection name.
 
-The operations' implementations live in :mod:`ragrev.drivers.mongo.steps`.
+The operations' implementations live in :mod:`ragrev.drivers.mongo.steps` (named
+by the operation classes' ``impl_modules``, imported when a step first runs).
 """
 from __future__ import annotations
 
@@ -36,19 +37,19 @@ import pymongo
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 from pymongo import ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidURI, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidURI, OperationFailure, PyMongoError
 
 from ragrev.config import parse_duration
-from ragrev.errors import ConfigError, StoreUnreachable
+from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import took_over
-from ragrev.ops import document as mops
+from ragrev.ops.document_base import TRASH_PREFIX
+from ragrev.ops.document_schema import DocCollection, DocState
 from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
                            Store, find_implementation)
 from ragrev.drivers.mongo import secantus
 
 KIND = "mongo"
 DEFAULT_DATABASE = "ragrev"
-TRASH_PREFIX = mops.TRASH_PREFIX
 
 
 # --- helpers shared with the implementations --------------------------------------------
@@ -75,6 +76,18 @@ def to_ejson(value, relaxed: bool = False):
 def from_ejson(data):
     """Inverse of :func:`to_ejson`."""
     return json_util.loads(json_util.dumps(data))
+
+
+_QUERY_ONLY = {"$text", "$near", "$nearSphere", "$where"}
+
+
+def _query_only(value) -> bool:
+    """``value`` uses an operator that only a query's filter takes (not a ``$match`` after ``$limit``)."""
+    if isinstance(value, dict):
+        return any(k in _QUERY_ONLY or _query_only(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_query_only(v) for v in value)
+    return False
 
 
 class MongoStore(Store):
@@ -291,10 +304,85 @@ class MongoStore(Store):
             op.validate()  # idempotent for these; derived inverses were never validated
         return find_implementation(op, self.kind)(self, op, ctx)
 
+    # --- preflight: the generic simulation, with this store's hooks ------------------------------
     def preflight(self, ops) -> None:
-        """Simulate the run's collections and indexes; unknown ones are an
-        :class:`OperationError` naming the file and line."""
-        mongo_impl.preflight(self, ops)
+        """Simulate the run's steps on the store's collections before anything
+        changes (each operation's ``simulate`` over :meth:`schema_state`): an
+        operation with no implementation here, a missing collection, trash
+        collection or index, a name taken, a field the validator would refuse,
+        or a filter the server refuses is an :class:`OperationError` naming the
+        file and line. A step that was interrupted (its journal record not
+        done) may have done its work already (e.g. killed after a rename,
+        before it was journaled): if its simulation fails, the state is read
+        again from the store and the steps after it are simulated on that."""
+        state, touched = self.schema_state(), set()
+        interrupted = self._interrupted_steps()
+        for op in ops:
+            find_implementation(op, self.kind)
+            try:
+                self.preflight_check(op, state)
+                if state is not None and callable(getattr(op, "simulate", None)):
+                    op.simulate(state)
+            except OperationError:
+                if op.digest() not in interrupted:
+                    raise
+                state = self.schema_state()
+            self.preflight_filter(op, state, touched)
+
+    def _interrupted_steps(self) -> set:
+        if LOG_TABLE not in self.collection_names():
+            return set()
+        return {d.get("digest") for d in self.db[LOG_TABLE].find({"type": "step", "outcome": {"$ne": "done"}},
+                                                                 {"digest": 1})}
+
+    def schema_state(self) -> DocState:
+        """The store's collections as preflight sees them, read lazily: each
+        collection's validator and indexes (:class:`DocState`)."""
+        def load(name):
+            opts = self.collection_options(name)
+            if opts is None:
+                return None
+            indexes = {ix["name"]: [[f, d] for f, d in ix["key"].items()] for ix in self.db[name].list_indexes()}
+            return DocCollection(opts.get("validator"), opts.get("validationLevel"), opts.get("validationAction"),
+                                 indexes)
+
+        return DocState(load, self.name)
+
+    def preflight_check(self, op, state) -> None:
+        """What the operations' own simulation does not cover on this store:
+        chat-archive operations need their collection; an operation without
+        ``simulate`` (``aggregate_into``) needs its collection and makes ``into``."""
+        if state is None or callable(getattr(op, "simulate", None)):
+            return
+        c = getattr(op, "collection", None)
+        if op.kind == "chat":
+            if op.name != "restore" and state.get(c) is None:
+                raise OperationError(f"{op.where()}{op.name}: store {self.name!r} has no collection {c!r}")
+            return
+        if c is not None and state.get(c) is None:
+            raise OperationError(f"{op.where()}{op.name}: store {self.name!r} has no collection {c!r}")
+        into = getattr(op, "into", None)
+        if isinstance(into, str):
+            if state.get(into) is not None:
+                raise OperationError(f"{op.where()}{op.name}: collection {into!r} already exists")
+            state.put(into, DocCollection())
+
+    def preflight_filter(self, op, state, touched: set) -> None:
+        """A document operation's ``filter`` on a collection no earlier step
+        touches is tried by the server on one document (``$limit`` then
+        ``$match``, so no scan): an unknown operator, a bad regular expression
+        are refused before the run. Filters with operators ``$match`` does not
+        take there (``$text``, ``$near``, ``$where``...) are left to the step."""
+        c, filt = getattr(op, "collection", None), getattr(op, "filter", None)
+        if op.kind == KIND and isinstance(filt, dict) and filt and isinstance(c, str) and c not in touched \
+                and state is not None and state.get(c) is not None and not _query_only(filt):
+            try:
+                list(self.db[c].aggregate([{"$limit": 1}, {"$match": filt}, {"$project": {"_id": 1}}]))
+            except OperationFailure as e:
+                reason = (e.details or {}).get("errmsg") or str(e)
+                raise OperationError(f"{op.where()}{op.name}: filter {filt!r} on {c!r}: {reason}") from None
+        touched.update(v for k in ("collection", "new_name", "into", "trash")
+                       if isinstance(v := getattr(op, k, None), str))
 
     def purge(self, older_than: float | None = None) -> list[str]:
         dropped = []
@@ -306,6 +394,3 @@ class MongoStore(Store):
                 dropped.append(name)
         return dropped
 
-
-# the implementations register themselves with @implementation (import at the end: they use the helpers above)
-from ragrev.drivers.mongo import steps as mongo_impl  # noqa: E402,F401

@@ -1,0 +1,204 @@
+"""How a MongoDB store applies the field operations (:mod:`ragrev.ops.document_fields`):
+``add_field`` (``default=`` on the server, ``fill=`` in batches), ``rename_field``
+and ``drop_field`` as update pipelines that keep a field's position, and their
+inverses, which bring values back from the trash by in-place updates."""
+from __future__ import annotations
+
+from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
+
+from ragrev.ops import document_fields as m
+from ragrev.ops.document_base import parent_of
+from ragrev.stores import chunks, estimator, implementation
+from ragrev.drivers.mongo.common import (KIND, SAMPLE, TRASH_BATCH, _and, _bulk, _coll, _count, _exists, _fail, _ids,
+                                         _token)
+from ragrev.drivers.mongo.data import _in_id_order
+
+
+# --- field paths as aggregation expressions ----------------------------------------------------
+
+def _split(path: str) -> tuple[str, str]:
+    parent, _, leaf = path.rpartition(".")
+    return parent, leaf
+
+
+def _ref(parent: str) -> str:
+    return f"${parent}" if parent else "$$ROOT"
+
+
+def _replace_parent(parent: str, expr) -> dict:
+    """A pipeline stage replacing the object holding a field (the document or
+    an embedded object, left alone when it is not an object)."""
+    if not parent:
+        return {"$replaceWith": expr}
+    return {"$set": {parent: {"$cond": [{"$eq": [{"$type": f"${parent}"}, "object"]}, expr, f"${parent}"]}}}
+
+
+def rename_pipeline(old: str, new: str) -> list:
+    parent, leaf = _split(old)
+    expr = {"$arrayToObject": {"$map": {"input": {"$objectToArray": _ref(parent)}, "in": {
+        "k": {"$cond": [{"$eq": ["$$this.k", leaf]}, _split(new)[1], "$$this.k"]}, "v": "$$this.v"}}}}
+    return [_replace_parent(parent, expr)]
+
+
+def position_expr(path: str) -> dict:
+    parent, leaf = _split(path)
+    return {"$indexOfArray": [{"$map": {"input": {"$objectToArray": _ref(parent)}, "in": "$$this.k"}}, leaf]}
+
+
+def restore_pipeline(path: str) -> list:
+    """For an update from a drop_field trash document (``$$new.v``, ``$$new.pos``):
+    put the value back at its position, unless the field is there already."""
+    parent, leaf = _split(path)
+    pairs = {"$objectToArray": _ref(parent)}
+    pos = {"$max": ["$$new.pos", 0]}
+    inserted = {"$arrayToObject": {"$concatArrays": [
+        {"$slice": [pairs, pos]}, [{"k": leaf, "v": "$$new.v"}], {"$slice": [pairs, pos, 2 ** 31 - 1]}]}}
+    return [_replace_parent(parent, {"$cond": [{"$eq": [{"$type": f"${path}"}, "missing"]}, inserted, _ref(parent)]})]
+
+
+
+# --- fields --------------------------------------------------------------------------------------------
+
+@implementation(m.AddField, KIND)
+def add_field(store, op, ctx):
+    coll = _coll(store, op)
+    if op.fill is not None:
+        return _add_field_fn(store, op, ctx, coll)
+    tok = _token(ctx, f"{op.collection}.{op.field}.added", phase=0)
+    ctx.captured["shape"] = "ids"
+    lacking = _and(op.filter, _exists(op.field, False))
+    if tok.get("phase", 0) < 1:  # record which documents get the field
+        # nothing is updated before phase 1, so a rerun may replace the list ($out)
+        coll.aggregate([{"$match": lacking}, {"$project": {"_id": 1}}, {"$out": tok["trash"]}])
+        if store.collection_options(tok["trash"]) is None:  # $out of nothing leaves no collection on SecantusDB
+            store.db.create_collection(tok["trash"])
+        ctx.checkpoint({**tok, "phase": 1})
+    try:
+        result = coll.update_many(lacking, {"$set": {op.field: op.default}})
+    except PyMongoError as e:
+        raise _fail(op, f"update failed: {e}") from None
+    ctx.progress(result.modified_count, result.modified_count)
+    return result.modified_count
+
+
+def _add_field_fn(store, op, ctx, coll):
+    tok = _token(ctx, f"{op.collection}.{op.field}.added", seq=0)
+    ctx.captured["shape"] = "batches"
+    trash = store.db[tok["trash"]]
+    seq, done = tok["seq"], (ctx.rows_done if ctx.resuming else 0)
+    lacking = _and(op.filter, _exists(op.field, False))
+    pos = (trash.find_one({"_id": seq}) or {}).get("pos") if seq else None
+    total = coll.estimated_document_count()  # for progress only: an upper bound, no scan
+    for docs, position in _in_id_order(coll, lacking, op.batch_size, pos):
+        values = [(d["_id"], op.fill(d)) for d in docs]
+        seq += 1
+        ctx.fence()
+        # $push, not $addToSet (quadratic on some servers): an id twice is harmless to the inverse
+        trash.update_one({"_id": seq}, {"$set": {"pos": position(len(docs))},
+                                        "$push": {"ids": {"$each": [i for i, _ in values]}}}, upsert=True)
+        # by _id alone (an extra predicate costs ~30% on SecantusDB): the batch was read
+        # lacking the field, and a rerun reads only documents still lacking it
+        _bulk(op, coll, [UpdateOne({"_id": i}, {"$set": {op.field: v}}) for i, v in values])
+        done += len(docs)
+        ctx.checkpoint({**tok, "seq": seq}, done)
+        ctx.progress(done, total)
+    return done
+
+
+
+@implementation(m.RemoveAddedField, KIND)
+def remove_added_field(store, op, ctx):
+    _coll(store, op)
+    if store.collection_options(op.trash) is None:
+        raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
+    trash, coll = store.db[op.trash], store.db[op.collection]
+    batches = trash.find_one({"ids": {"$exists": True}}) is not None
+    ids = [{"$unwind": "$ids"}, {"$project": {"_id": "$ids"}}] if batches else [{"$project": {"_id": 1}}]
+    # each document updated in place: SecantusDB runs $merge's whenMatched as a delete and an insert,
+    # and a kill between the two would lose the document
+    done = 0
+    for chunk in chunks((d["_id"] for d in trash.aggregate(ids)), TRASH_BATCH):
+        done += coll.update_many({"_id": {"$in": chunk}}, [{"$unset": op.field}]).modified_count
+    return done
+
+
+@implementation(m.RenameField, KIND)
+def rename_field(store, op, ctx):
+    coll = _coll(store, op)
+    clash = _and(_exists(op.field), _exists(op.new_name))
+    count = coll.count_documents(clash)
+    if count:
+        sample = [d["_id"] for d in coll.find(clash, {"_id": 1}).sort("_id", 1).limit(SAMPLE)]
+        raise _fail(op, f"{count} document(s) have both {op.field!r} and {op.new_name!r} (e.g. _id {_ids(sample)}); "
+                        "nothing changed")
+    if parent_of(op.field) == parent_of(op.new_name):
+        update = rename_pipeline(op.field, op.new_name)
+    else:  # moves across objects: the field lands last in its new parent
+        update = {"$rename": {op.field: op.new_name}}
+    try:
+        result = coll.update_many(_exists(op.field), update)
+    except PyMongoError as e:
+        raise _fail(op, f"update failed: {e}") from None
+    return result.modified_count
+
+
+@implementation(m.DropField, KIND)
+def drop_field(store, op, ctx):
+    coll = _coll(store, op)
+    tok = _token(ctx, f"{op.collection}.{op.field}.dropped", phase=0)
+    if tok.get("phase", 0) < 1:  # keep each value and its position
+        coll.aggregate([
+            {"$match": _exists(op.field)},
+            {"$project": {"_id": 1, "v": f"${op.field}", "pos": position_expr(op.field)}},
+            {"$merge": {"into": tok["trash"], "whenMatched": "keepExisting", "whenNotMatched": "insert"}},
+        ])
+        ctx.checkpoint({**tok, "phase": 1})
+    try:
+        result = coll.update_many(_exists(op.field), [{"$unset": op.field}])
+    except PyMongoError as e:
+        raise _fail(op, f"update failed: {e}") from None
+    return result.modified_count
+
+
+@implementation(m.RestoreField, KIND)
+def restore_field(store, op, ctx):
+    _coll(store, op)
+    if store.collection_options(op.trash) is None:
+        raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
+    trash, coll = store.db[op.trash], store.db[op.collection]
+    # each document updated in place (see remove_added_field), its value and position given as literals
+    done = 0
+    for chunk in chunks(trash.find(), TRASH_BATCH):
+        _bulk(op, coll, [UpdateOne({"_id": t["_id"]}, _bind_new(restore_pipeline(op.field), t)) for t in chunk])
+        done += len(chunk)
+    return done
+
+
+def _bind_new(value, new: dict):
+    """``value`` (a pipeline) with ``$$new.<key>`` replaced by ``new[key]`` as a literal."""
+    if isinstance(value, str) and value.startswith("$$new."):
+        return {"$literal": new.get(value[len("$$new."):])}
+    if isinstance(value, list):
+        return [_bind_new(v, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _bind_new(v, new) for k, v in value.items()}
+    return value
+
+
+
+@estimator(m.AddField, KIND)
+def _est_add(store, op):
+    return _count(store, op.collection, _and(op.filter, _exists(op.field, False)))
+
+
+@estimator(m.RenameField, KIND)
+@estimator(m.DropField, KIND)
+def _est_field(store, op):
+    return _count(store, op.collection, _exists(op.field))
+
+
+@estimator(m.RemoveAddedField, KIND)
+@estimator(m.RestoreField, KIND)
+def _est_trash(store, op):
+    return _count(store, op.trash, None)
