@@ -3,7 +3,7 @@
 ``python -m ragrev.docgen`` rewrites the file; ``python -m ragrev.docgen
 --check`` exits 1 when the file on disk differs from what the classes say
 (``tests/test_docgen.py`` runs the check, so a docstring changed without
-regenerating fails the tests). The page lists, per store kind, every
+regenerating fails the tests). The page lists, per store family, every
 operation a revision can call: how it is called (the class's constructor,
 which is what ``op.<store>.<name>(...)`` calls), its docstring, whether it is
 a check, a data step or destructive, and whether ragrev can derive its
@@ -22,9 +22,9 @@ from pathlib import Path
 INVERSES = {"restore_rows", "restore_collection", "remove_added_field", "restore_field", "delete_inserted",
             "unmerge", "restore_column"}
 
-KINDS = [  # (kind, title, how a revision reaches it)
-    ("milvus", "Vector stores (Milvus)", "op.<milvus store>"),
-    ("mongo", "Document stores (MongoDB)", "op.<mongo store>"),
+KINDS = [  # (family, title, how a revision reaches it)
+    ("vector", "Vector stores (Milvus, pgvector)", "op.<vector store>"),
+    ("document", "Document stores (MongoDB)", "op.<document store>"),
     ("chat", "Chat archives", "op.<store>.chats(collection, **keys)"),
     ("sql", "SQL stores", "op.<sql store>"),
 ]

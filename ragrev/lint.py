@@ -345,7 +345,7 @@ class SchemaState:
         self.schemas: dict[tuple[str, str], dict] = {}
 
     def apply(self, op) -> None:
-        if op.kind != "mongo":
+        if op.kind != "document":
             return
         coll, name = _collection(op), op_name(op)
         key = (op.store, coll)
@@ -408,12 +408,12 @@ def lint_plan(plan, state: SchemaState | None = None) -> list[Finding]:
             out.append(_finding("unbatched-full-scan", plan, op,
                                 f"{label} rewrites every row of the {'table' if op.kind == 'sql' else 'collection'} "
                                 "in one piece (no batch_size, no filter)"))
-        if op.kind == "mongo" and name == "drop_field":
+        if op.kind == "document" and name == "drop_field":
             fld = _param(op, "field", "field_name")
             if state.requires(op.store, coll, fld):
                 out.append(_finding("drop-required-field", plan, op,
                                     f"{label} drops {fld!r}, which the collection's JSON Schema still lists in 'required'"))
-        if op.kind == "milvus":
+        if op.kind == "vector":
             if name == "create_collection":
                 created.add((op.store, coll))
             elif _index_change(op) and (op.store, coll) not in created:

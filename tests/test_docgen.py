@@ -39,6 +39,6 @@ def test_every_milvus_operation_is_known_whichever_module_is_imported_first():
     import sys
 
     code = ("import ragrev.ops.vector_online\nfrom ragrev.ops import operations_for\n"
-            "print(sorted(operations_for('milvus')))")
+            "print(sorted(operations_for('vector')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "create_collection" in out and "check_relevance" in out, out

@@ -54,13 +54,13 @@ from typing import Any, Callable
 from ragrev.errors import Irreversible
 from ragrev.ops import register
 from ragrev.ops.vector_schema import (
-    DENSE_TYPES, INDEX_TYPES, KIND, METRICS, MILVUS, MILVUS_LITE, RESERVED_PREFIX, SCALAR_INDEX_TYPES, SCALAR_TYPES,
+    DENSE_TYPES, FAMILY, INDEX_TYPES, KIND, METRICS, MILVUS, MILVUS_LITE, RESERVED_PREFIX, SCALAR_INDEX_TYPES, SCALAR_TYPES,
     TRASH_PREFIX, VECTOR_TYPES, Capabilities, CollectionState, MilvusOp, SchemaState, _captured, _no_reserved,
     default_index, field_spec, index_spec,
 )
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class CreateCollection(MilvusOp):
     """Create a collection: ``fields`` (dicts, one ``primary``), ``indexes``
@@ -136,7 +136,7 @@ class CreateCollection(MilvusOp):
         return self.inverse(DropCollection(self.collection))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class DropCollection(MilvusOp):
     """Soft drop: the collection is renamed into the trash (its aliases are
@@ -158,7 +158,7 @@ class DropCollection(MilvusOp):
                             *[CreateAlias(c["physical"], a) for a in c.get("aliases", [])])
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class RenameCollection(MilvusOp):
     """Rename a collection (not an alias: use ``alter_alias``). Inverse: the rename back."""
@@ -182,7 +182,7 @@ class RenameCollection(MilvusOp):
         return self.inverse(RenameCollection(self.new, self.old))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass(init=False)
 class CreateIndex(MilvusOp):
     """Build an index on a field: ``create_index(collection, field,
@@ -219,7 +219,7 @@ class CreateIndex(MilvusOp):
         return self.inverse(DropIndex(self.collection, self.field))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class DropIndex(MilvusOp):
     """Drop a field's index (the collection stays released until an index is
@@ -242,7 +242,7 @@ class DropIndex(MilvusOp):
                                         spec.get("params") or None))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class CreateAlias(MilvusOp):
     """Point a new alias at a collection. Inverse: ``drop_alias``."""
@@ -264,7 +264,7 @@ class CreateAlias(MilvusOp):
         return self.inverse(DropAlias(self.alias))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class AlterAlias(MilvusOp):
     """Point an alias at another collection: the blue-green switch. Inverse:
@@ -284,7 +284,7 @@ class AlterAlias(MilvusOp):
         return self.inverse(AlterAlias(_captured(self, captured, "previous")["previous"], self.alias))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class DropAlias(MilvusOp):
     """Drop an alias. Inverse: ``create_alias`` to the collection it named."""
@@ -350,8 +350,9 @@ class DiscardCollection(MilvusOp):  # not registered: no revision calls it, only
     failed step wrote into it (copies of rows it still has elsewhere), so
     nothing is kept in the trash."""
 
-    kind = KIND
+    kind = FAMILY
     name = "discard_collection"
+    inverse_only = True
     collection: str
 
     def simulate(self, state):
@@ -362,7 +363,7 @@ class DiscardCollection(MilvusOp):  # not registered: no revision calls it, only
         raise Irreversible(f"{self.where()}discard_collection has no inverse")
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class AddField(Rebuild):
     """Add a field. Values: ``fill(row)`` when given, else ``default`` (or
@@ -427,7 +428,7 @@ class AddField(Rebuild):
         return self.inverse(DropField(self.collection, self.field))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class DropField(Rebuild):
     """Drop a field: a rebuild without it; the old collection (with the
@@ -452,7 +453,7 @@ class DropField(Rebuild):
         return cs
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class AlterField(Rebuild):
     """Change a field: ``max_length``, ``nullable``, ``default``, ``type``
@@ -507,7 +508,7 @@ class AlterField(Rebuild):
         return self.inverse(AlterField(self.collection, self.field, max_length=captured["previous"]["max_length"]))
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Reembed(Rebuild):
     """Re-embed ``text_field`` through ``embed(texts) -> vectors`` of ``dim``

@@ -10,11 +10,11 @@ from typing import Any, Callable
 
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import register
-from ragrev.ops.vector_schema import DENSE_TYPES, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
+from ragrev.ops.vector_schema import DENSE_TYPES, FAMILY, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
 from ragrev.ops.vector_online import catch_up_params, simulate_catch_up, validate_catch_up
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Copy(MilvusOp):
     """Copy rows (``filter``-ed, through ``transform(row) -> row | None``) from
@@ -108,7 +108,7 @@ class _RowsOp(MilvusOp):
             self.check_rows(cs, self.collection, sample)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Insert(_RowsOp):
     """Write rows: a list, or a function returning an iterable (a generator) —
@@ -129,7 +129,7 @@ class Insert(_RowsOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Upsert(_RowsOp):
     """Either write ``rows`` (as ``insert``), or update the rows matching
@@ -165,7 +165,7 @@ class Upsert(_RowsOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Delete(MilvusOp):
     """Delete the rows matching ``filter``; they are kept in the trash and the
@@ -189,7 +189,7 @@ class Delete(MilvusOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class RestoreRows(MilvusOp):
     """Inverse of the data steps: delete the primary keys listed in the
@@ -217,7 +217,7 @@ class RestoreRows(MilvusOp):
 
 # --- checks ----------------------------------------------------------------------------------
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class ExpectCount(MilvusOp):
     """Check the number of rows (matching ``filter``): equal to a number, or to
@@ -239,7 +239,7 @@ class ExpectCount(MilvusOp):
             self.need(state, self.expected)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class CheckRecall(MilvusOp):
     """Top-``k`` recall of ``collection``'s index against exact search

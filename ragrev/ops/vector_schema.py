@@ -14,7 +14,8 @@ from typing import Any, Callable
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import Operation
 
-KIND = "milvus"
+KIND = "milvus"  # the reference driver's store kind
+FAMILY = "vector"
 TRASH_PREFIX = "ragrev_trash_"
 RESERVED_PREFIX = "ragrev_"
 

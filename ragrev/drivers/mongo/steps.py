@@ -899,7 +899,7 @@ def preflight(store, ops) -> None:
             raise OperationError(f"{op.where()}{op.name}: store {store.name!r} has no collection {c!r}")
 
     for op in ops:
-        if op.kind != KIND:  # chat archive operations check the rest themselves, when they run
+        if op.kind != "document":  # chat archive operations check the rest themselves, when they run
             if op.kind == "chat" and op.name != "restore" and op.digest() not in interrupted:
                 need(op, op.collection)
             continue

@@ -287,7 +287,7 @@ class MongoStore(Store):
 
     # --- operations ------------------------------------------------------------------------------
     def apply(self, op, ctx):
-        if op.kind == KIND:
+        if op.kind == "document":
             op.validate()  # idempotent for these; derived inverses were never validated
         return find_implementation(op, self.kind)(self, op, ctx)
 
