@@ -197,6 +197,7 @@ class RestoreRows(MilvusOp):
     one (rows a step overwrote or deleted)."""
 
     name = "restore_rows"
+    inverse_only = True
     data_step = True
     rows_only = True
     collection: str
