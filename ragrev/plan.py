@@ -112,6 +112,12 @@ class StoreNamespace:
         self._store = store
         self._emit = emit
         self._where = where
+        self._notes: list[str] = []  # former spellings of the call being recorded (lint: former-spelling)
+
+    def _former(self, note: str) -> None:
+        """A former spelling in the call being recorded: a deprecation warning now, a lint finding later."""
+        deprecated(note, self._where())
+        self._notes.append(note)
 
     def _operation(self, name: str):
         """The operation class ``name`` of this store's family."""
@@ -132,7 +138,7 @@ class StoreNamespace:
         cls = self._operation(name)
         defaults = _defaults(cls)
         kwargs = {k: v for k, v in given.items() if k not in defaults or not _same(v, defaults[k])}
-        return builder(cls, self._emit, self._where)(*args, **kwargs)
+        return builder(cls, self._emit, self._where, self._notes)(*args, **kwargs)
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -141,7 +147,7 @@ class StoreNamespace:
         cls = ops.get(name)
         if cls is None and name in (former := former_names(self._store.kind)):
             cls = former[name]
-            deprecated(f"{name}() is deprecated: write {cls.name}()", self._where())
+            self._former(f"{name}() is deprecated: write {cls.name}()")
             method = getattr(type(self), cls.name, None)
             if method is not None:
                 return method.__get__(self)
@@ -150,7 +156,7 @@ class StoreNamespace:
                 raise OperationError(f"{self._where()}store {self._store.name!r} ({self._store.kind}) holds no chat "
                                      f"archives; they live in a document or SQL store")
             self._no_operation(name)
-        return builder(cls, self._emit, self._where)
+        return builder(cls, self._emit, self._where, self._notes)
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(offered(self._store.kind)))
@@ -184,7 +190,7 @@ def operation_method(fn):
             except ValueError as e:
                 raise OperationError(f"{self._where()}{name}: {e}") from None
             for note in notes:
-                deprecated(note, self._where())
+                self._former(note)
         return fn(self, *args, **kwargs)
 
     return call
@@ -211,11 +217,16 @@ def _same(value, default) -> bool:
         return False
 
 
-def builder(cls, emit, where):
+def builder(cls, emit, where, pending: list | None = None):
     """A function that builds ``cls`` from a revision's arguments and records it
-    (former keyword spellings turned into current ones, with a deprecation warning)."""
+    (former keyword spellings turned into current ones, with a deprecation warning).
+    The former spellings of the call (``pending``, said already, and its own) are
+    kept on the operation as ``former_spellings`` (lint: ``former-spelling``)."""
 
     def build(*args, **kwargs):
+        said = list(pending or ())
+        if pending is not None:
+            pending.clear()
         try:
             kwargs, notes = cls.current_spelling(kwargs)
             operation = cls(*args, **kwargs)
@@ -223,6 +234,8 @@ def builder(cls, emit, where):
             raise OperationError(f"{where()}{cls.name}: {e}") from None
         for note in notes:
             deprecated(note, where())
+        if said or notes:
+            operation.former_spellings = tuple(said + notes)
         return emit(operation)
 
     build.__name__ = cls.name

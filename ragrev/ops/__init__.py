@@ -148,6 +148,8 @@ class Operation:
     # set by the recorder, not parameters
     store: str = ""
     location: tuple[str, int] | None = None
+    #: the deprecation notes of the call that made it (former names or keywords; lint: ``former-spelling``)
+    former_spellings: tuple = ()
 
     # --- building ----------------------------------------------------------------
 

@@ -59,12 +59,12 @@ def _impl_discard_collection(store: MilvusStore, op: DiscardCollection, ctx):
 
 @implementation(RenameCollection, KIND)
 def _impl_rename_collection(store: MilvusStore, op: RenameCollection, ctx):
-    if store.is_collection(op.old):
-        if store.resolve(op.new) is not None:
-            raise op.fail(f"cannot rename {op.old!r}: {op.new!r} already exists")
-        store.rename(op.old, op.new)
-    elif not store.is_collection(op.new):
-        raise op.fail(f"no collection {op.old!r}")
+    if store.is_collection(op.collection):
+        if store.resolve(op.new_name) is not None:
+            raise op.fail(f"cannot rename {op.collection!r}: {op.new_name!r} already exists")
+        store.rename(op.collection, op.new_name)
+    elif not store.is_collection(op.new_name):
+        raise op.fail(f"no collection {op.collection!r}")
 
 
 @implementation(CreateIndex, KIND)
@@ -83,15 +83,15 @@ def _impl_create_index(store: MilvusStore, op: CreateIndex, ctx):
 @implementation(DropIndex, KIND)
 def _impl_drop_index(store: MilvusStore, op: DropIndex, ctx):
     phys = store.need(op, op.collection)
-    current = store.collection_state(phys).indexes.get(op.field)
+    current = store.collection_state(phys).indexes.get(op.target)
     if "index" not in ctx.captured:
         if current is None:
-            raise op.fail(f"{op.collection}.{op.field} has no index")
+            raise op.fail(f"{op.collection}.{op.target} has no index")
         ctx.captured["index"] = current
         ctx.checkpoint(None)
     if current is not None:
         store.c.release_collection(phys)
-        for name in store.c.list_indexes(phys, field_name=op.field) or [op.field]:
+        for name in store.c.list_indexes(phys, field_name=op.target) or [op.target]:
             store.c.drop_index(phys, name)
 
 
@@ -531,15 +531,11 @@ def _impl_reembed(store: MilvusStore, op: Reembed, ctx):
 @implementation(ExpectCount, KIND)
 def _impl_expect_count(store: MilvusStore, op: ExpectCount, ctx):
     n = store.count(store.need(op, op.collection), op.filter)
-    if isinstance(op.expected, str):
-        expected = store.count(store.need(op, op.expected), op.filter)
-        what = f"{expected} (the rows of {op.expected!r})"
-    else:
-        expected, what = op.expected, str(op.expected)
+    reference = store.count(store.need(op, op.same_as), op.filter) if op.same_as is not None else None
     ctx.captured["count"] = n
-    if n != expected:
-        where = f" matching {op.filter!r}" if op.filter else ""
-        raise CheckFailed(f"{op.where()}expect_count: {op.collection!r} has {n} rows{where}, expected {what}")
+    problem = op.verdict(n, reference)
+    if problem:
+        raise CheckFailed(f"{op.where()}expect_count: {problem}")
     return None
 
 
