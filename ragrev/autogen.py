@@ -250,7 +250,7 @@ def compare_milvus(diff: Diff, decl: dict, implied) -> None:
             diff.op(f"add alias {alias}", f"op.{s}.create_alias({target!r}, {alias!r})")
         elif have != target:
             diff.changes.append(f"point alias {alias} at {target}")
-            diff.lines += [f"# TODO: gate the switch of {alias!r}, e.g. op.{s}.expect_count({target!r}, {alias!r}) "
+            diff.lines += [f"# TODO: gate the switch of {alias!r}, e.g. op.{s}.expect_count({target!r}, same_as={alias!r}) "
                            f"or op.{s}.check_recall({target!r}, ...)",
                            f"op.{s}.alter_alias({target!r}, {alias!r})"]
     for alias, target in implied_aliases.items():

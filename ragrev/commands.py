@@ -369,7 +369,7 @@ def _action_json(runner, action, estimate=True) -> dict:
             "description": op.describe(), "done": i in action.skip,
             "rows": store.estimate_rows(op) if estimate and i not in action.skip else None,
         })
-        if estimate and i not in action.skip and op.kind == "milvus" and op.name == "reembed":
+        if estimate and i not in action.skip and op.kind == "vector" and op.name == "reembed":
             from ragrev.drivers.milvus.online import embed_cost
 
             steps[-1]["embedding"] = embed_cost(store, op, steps[-1]["rows"], runner.config.options)

@@ -9,6 +9,7 @@ everything printed uses :func:`mask_url`.
 """
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import tomllib
@@ -339,6 +340,11 @@ def _check_option(key: str, value, where: str, kind: str):
         raise ConfigError(f"{where}: {key} must be a non-empty string, not {value!r}")
 
 
+#: the public attributes of the ``op`` a revision receives (:class:`ragrev.plan.Recorder`):
+#: a store of one of these names would be shadowed by it (tests/test_namespaces.py keeps them in step)
+RESERVED_STORE_NAMES = frozenset({"check_references"})
+
+
 def parse_config(data: dict, path: Path, environ=None) -> Config:
     base = path.parent
     section = data.get("ragrev", {})
@@ -373,8 +379,11 @@ def parse_config(data: dict, path: Path, environ=None) -> Config:
         raise ConfigError(f"{path}: [stores] must hold tables [stores.NAME]")
     for name, table in raw_stores.items():
         where = f"{path}: [stores.{name}]"
-        if not name.isidentifier() or name.startswith("_"):
+        if not name.isidentifier() or name.startswith("_") or keyword.iskeyword(name):
             raise ConfigError(f"{where}: store names must be Python identifiers not starting with '_'")
+        if name in RESERVED_STORE_NAMES:
+            raise ConfigError(f"{where}: a store cannot be named {name!r}: revisions call op.{name}(...) "
+                              "themselves; choose another name")
         if not isinstance(table, dict) or "url" not in table:
             raise ConfigError(f"{where}: needs url = \"...\"")
         if not isinstance(table["url"], str):

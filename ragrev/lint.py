@@ -25,6 +25,9 @@ and several statements in one string are read as the database reads them.
 - ``alias-switch-unchecked`` (error): ``alter_alias`` (or ``drop_alias`` then
   ``create_alias``) with no ``check_recall``/``expect_count`` of the new
   collection before it.
+- ``former-spelling`` (warning): an operation or a keyword spelled the former
+  way (``insert_many``, ``rename_collection(old=, new=)``, ``expect_count(expected=)``...):
+  it works for one release; the finding says the current spelling.
 - ``multiple-heads`` (error): several heads that no branch label makes
   intended (:func:`unintended_heads`).
 - ``edited-after-base`` (error): a revision already on the base branch was
@@ -74,6 +77,8 @@ RULES: dict[str, Rule] = {r.id: r for r in [
          "add op.<store>.check_recall(collection, ...) after the index change"),
     Rule("alias-switch-unchecked", "error", "alias switch with no check of the new collection before it",
          "call expect_count or check_recall on the new collection before switching the alias"),
+    Rule("former-spelling", "warning", "operation or keyword spelled the former way",
+         "write the current spelling the message names (the former one is accepted for one release)"),
     Rule("multiple-heads", "error", "multiple heads",
          "ragrev merge -m \"merge heads\" heads"),
     Rule("edited-after-base", "error", "revision edited after it reached the base branch",
@@ -345,7 +350,7 @@ class SchemaState:
         self.schemas: dict[tuple[str, str], dict] = {}
 
     def apply(self, op) -> None:
-        if op.kind != "mongo":
+        if op.kind != "document":
             return
         coll, name = _collection(op), op_name(op)
         key = (op.store, coll)
@@ -381,6 +386,11 @@ def _mentions(check, coll) -> bool:
     return any(v == coll for v in params(check).values() if isinstance(v, str))
 
 
+def _current_fix(note: str) -> str:
+    """The fix of a former-spelling finding: the part of its note after ``write``."""
+    return note.split(": write ", 1)[1] if ": write " in note else RULES["former-spelling"].fix
+
+
 def lint_plan(plan, state: SchemaState | None = None) -> list[Finding]:
     """Findings of one revision's recorded plan. ``state`` carries the JSON
     Schemas of earlier revisions (graph order); it is updated in place."""
@@ -393,6 +403,9 @@ def lint_plan(plan, state: SchemaState | None = None) -> list[Finding]:
         f = _finding("empty-downgrade", plan, None, f"downgrade() records no step although upgrade() has {len(steps)}")
         f.line = getattr(getattr(plan.script.downgrade, "__code__", None), "co_firstlineno", None)
         out.append(f)
+    for op in up + (down or []):
+        for note in getattr(op, "former_spellings", ()):
+            out.append(_finding("former-spelling", plan, op, note, fix=_current_fix(note)))
     created: set[tuple[str, object]] = set()
     dropped_aliases: set[tuple[str, object]] = set()
     for i, op in enumerate(up):
@@ -408,12 +421,12 @@ def lint_plan(plan, state: SchemaState | None = None) -> list[Finding]:
             out.append(_finding("unbatched-full-scan", plan, op,
                                 f"{label} rewrites every row of the {'table' if op.kind == 'sql' else 'collection'} "
                                 "in one piece (no batch_size, no filter)"))
-        if op.kind == "mongo" and name == "drop_field":
+        if op.kind == "document" and name == "drop_field":
             fld = _param(op, "field", "field_name")
             if state.requires(op.store, coll, fld):
                 out.append(_finding("drop-required-field", plan, op,
                                     f"{label} drops {fld!r}, which the collection's JSON Schema still lists in 'required'"))
-        if op.kind == "milvus":
+        if op.kind == "vector":
             if name == "create_collection":
                 created.add((op.store, coll))
             elif _index_change(op) and (op.store, coll) not in created:

@@ -8,23 +8,29 @@ downgrades and lint possible without touching a store.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
 from ragrev.config import StoreConfig
 from ragrev.errors import OperationError, RagrevError, RevisionFileError, StepFailed
-from ragrev.ops import Operation, deprecated, former_names, operations_for, sha256_json
+from ragrev.ops import Operation, deprecated, family_of, former_names, offered, operations_for, sha256_json
 from ragrev.script import Script, line_in
 
 
 class Recorder:
-    """The ``op`` argument of ``upgrade``/``downgrade``."""
+    """The ``op`` argument of ``upgrade``/``downgrade``: ``op.<store>`` is the
+    store's namespace of operations (:class:`~ragrev.ops.namespaces.VectorOps`,
+    :class:`~ragrev.ops.namespaces.DocumentOps`, Alembic's operations for SQL).
+    Its own attributes are underscored, so no store name can shadow them; its
+    one public method, :meth:`check_references`, cannot be a store name
+    (:data:`ragrev.config.RESERVED_STORE_NAMES`, checked when the configuration is loaded)."""
 
     def __init__(self, stores: dict[str, StoreConfig], path: str | None = None):
         self._stores = stores
         self._path = path
         self._namespaces: dict[str, object] = {}
-        self.ops: list[Operation] = []
+        self._ops: list[Operation] = []
         self._is_revision_file: dict[str, bool] = {}  # code file name -> is it ``path`` (compared once per name)
 
     def __getattr__(self, name):
@@ -59,7 +65,9 @@ class Recorder:
 
             dialect = store.url.split("://", 1)[0].split("+", 1)[0]
             return SqlRecorder(emit, "postgresql" if dialect == "postgres" else dialect)
-        return StoreNamespace(store, emit, self._caller)
+        from ragrev.ops.namespaces import FAMILY_NAMESPACES
+
+        return FAMILY_NAMESPACES.get(family_of(store.kind), StoreNamespace)(store, emit, self._caller)
 
     def _emitter(self, store_name):
         def emit(operation: Operation):
@@ -68,7 +76,7 @@ class Recorder:
             if loc:
                 operation.location = loc
             operation.validate()
-            self.ops.append(operation)
+            self._ops.append(operation)
             return operation
 
         return emit
@@ -94,12 +102,68 @@ class Recorder:
 
 
 class StoreNamespace:
-    """``op.<store>`` for a store kind with ragrev's own operations (milvus, mongo)."""
+    """``op.<store>`` for a store of a family with ragrev's own operations: the
+    base of the generated :mod:`ragrev.ops.namespaces` classes (one method per
+    operation, with its signature and docstring). An operation missing from the
+    generated class (a plugin's) and the former names of renamed operations are
+    found by :meth:`__getattr__`."""
 
     def __init__(self, store: StoreConfig, emit, where):
         self._store = store
         self._emit = emit
         self._where = where
+        self._notes: list[str] = []  # former spellings of the call being recorded (lint: former-spelling)
+
+    def _former(self, note: str) -> None:
+        """A former spelling in the call being recorded: a deprecation warning now, a lint finding later."""
+        deprecated(note, self._where())
+        self._notes.append(note)
+
+    def _operation(self, name: str):
+        """The operation class ``name`` of this store's family."""
+        cls = operations_for(self._store.kind).get(name)
+        if cls is None or cls.inverse_only:
+            self._no_operation(name)
+        return cls
+
+    def _no_operation(self, name: str):
+        raise OperationError(
+            f"{self._where()}store {self._store.name!r} ({self._store.kind}) has no operation {name!r}; "
+            f"it has: {', '.join(sorted(offered(self._store.kind)))}"
+        )
+
+    def _op(self, name: str, given: dict, *args):
+        """Record operation ``name`` from a generated method's arguments
+        (``given``: parameter -> value; those left at their default are left out)."""
+        cls = self._operation(name)
+        defaults = _defaults(cls)
+        kwargs = {k: v for k, v in given.items() if k not in defaults or not _same(v, defaults[k])}
+        return builder(cls, self._emit, self._where, self._notes)(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        ops = offered(self._store.kind)
+        cls = ops.get(name)
+        if cls is None and name in (former := former_names(self._store.kind)):
+            cls = former[name]
+            self._former(f"{name}() is deprecated: write {cls.name}()")
+            method = getattr(type(self), cls.name, None)
+            if method is not None:
+                return method.__get__(self)
+        if cls is None:
+            if name == "chats":
+                raise OperationError(f"{self._where()}store {self._store.name!r} ({self._store.kind}) holds no chat "
+                                     f"archives; they live in a document or SQL store")
+            self._no_operation(name)
+        return builder(cls, self._emit, self._where, self._notes)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(offered(self._store.kind)))
+
+
+class ChatArchives:
+    """Mixin of the namespaces of families that hold chat archives."""
 
     def chats(self, collection, **options):
         """Chat-archive operations on a collection of this store (docs/chat-archives.md)."""
@@ -110,27 +174,59 @@ class StoreNamespace:
                                  f"archives; they live in a document or SQL store")
         return ChatNamespace(self._emit, collection, options)
 
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        ops = {n: c for n, c in operations_for(self._store.kind).items() if not c.inverse_only}
-        cls = ops.get(name)
-        if cls is None and name in (former := former_names(self._store.kind)):
-            cls = former[name]
-            deprecated(f"{name}() is deprecated: write {cls.name}()", self._where())
-        if cls is None:
-            raise OperationError(
-                f"{self._where()}store {self._store.name!r} ({self._store.kind}) has no operation {name!r}; "
-                f"it has: {', '.join(sorted(ops))}"
-            )
-        return builder(cls, self._emit, self._where)
+
+def operation_method(fn):
+    """Decorator of the generated namespace methods: former keyword spellings
+    (``Operation.renamed``) are turned into the current ones, with a deprecation
+    warning, before the call (the method's signature has only the current ones)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        cls = self._operation(name)
+        if any(k in kwargs for k in cls.renamed):
+            try:
+                kwargs, notes = cls.current_spelling(kwargs)
+            except ValueError as e:
+                raise OperationError(f"{self._where()}{name}: {e}") from None
+            for note in notes:
+                self._former(note)
+        return fn(self, *args, **kwargs)
+
+    return call
 
 
-def builder(cls, emit, where):
+def _defaults(cls) -> dict:
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not p.empty}
+
+
+def _same(value, default) -> bool:
+    if value is default:
+        return True
+    if type(value) is not type(default) or callable(value):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:
+        return False
+
+
+def builder(cls, emit, where, pending: list | None = None):
     """A function that builds ``cls`` from a revision's arguments and records it
-    (former keyword spellings turned into current ones, with a deprecation warning)."""
+    (former keyword spellings turned into current ones, with a deprecation warning).
+    The former spellings of the call (``pending``, said already, and its own) are
+    kept on the operation as ``former_spellings`` (lint: ``former-spelling``)."""
 
     def build(*args, **kwargs):
+        said = list(pending or ())
+        if pending is not None:
+            pending.clear()
         try:
             kwargs, notes = cls.current_spelling(kwargs)
             operation = cls(*args, **kwargs)
@@ -138,6 +234,8 @@ def builder(cls, emit, where):
             raise OperationError(f"{where()}{cls.name}: {e}") from None
         for note in notes:
             deprecated(note, where())
+        if said or notes:
+            operation.former_spellings = tuple(said + notes)
         return emit(operation)
 
     build.__name__ = cls.name
@@ -171,7 +269,7 @@ def record(script: Script, stores: dict[str, StoreConfig], direction: str = "up"
             f"{loc}revision {script.revision} failed: {'upgrade' if direction == 'up' else 'downgrade'}() raised "
             f"{type(e).__name__}({', '.join(map(repr, e.args))}) while planning; nothing was changed"
         ) from None
-    return rec.ops
+    return rec._ops
 
 
 def checksum_matches(plan, checksum: str | None) -> bool:

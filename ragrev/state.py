@@ -26,7 +26,7 @@ revision up to a target gives the state that target implies.
 run, a collection restored from a trash whose content the history does not
 tell): the state is exact about everything else.
 
-Per-kind hooks are plain functions in :data:`SIMULATORS` (kind -> function of
+Per-family hooks are plain functions in :data:`SIMULATORS` (family or kind -> function of
 the operations and the store config), so an adapter package can add its own.
 """
 from __future__ import annotations
@@ -144,10 +144,10 @@ def chat_state(ops) -> dict:
 # --- Milvus -----------------------------------------------------------------------------------------
 
 def _vocabulary(kind: str) -> str:
-    from ragrev.drivers import for_kind
+    """The family of a store kind (``vector``, ``document``, ``sql``)."""
+    from ragrev.ops import family_of
 
-    driver = for_kind(kind)
-    return driver.vocabulary if driver else kind
+    return family_of(kind)
 
 
 def milvus_caps(sc: StoreConfig):
@@ -205,7 +205,7 @@ def simulate_mongo(ops, sc: StoreConfig):
         return cols[c]
 
     for op in ops:
-        if op.kind != "mongo" or op.name in _DATA_ONLY:
+        if op.kind != "document" or op.name in _DATA_ONLY:
             continue
         c = getattr(op, "collection", None)
         if isinstance(op, m.CreateCollection):
@@ -318,8 +318,8 @@ def simulate_sql(ops, sc: StoreConfig):
     return {"tables": tables, "_metadata": md}, notes
 
 
-#: store kind -> ``fn(ops, store_config) -> (data, notes)``
-SIMULATORS: dict[str, Callable] = {"milvus": simulate_milvus, "mongo": simulate_mongo, "sql": simulate_sql}
+#: store kind or family -> ``fn(ops, store_config) -> (data, notes)``
+SIMULATORS: dict[str, Callable] = {"vector": simulate_milvus, "document": simulate_mongo, "sql": simulate_sql}
 
 
 # --- text ------------------------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def to_text(states: dict[str, StoreState]) -> str:
         at = st.revisions[-1] if st.revisions else "base"
         lines.append(f"{st.store} ({st.kind}) after {len(st.revisions)} revision(s), last {at}:")
         d = st.data
-        if _vocabulary(st.kind) == "milvus":
+        if _vocabulary(st.kind) == "vector":
             for name, c in d["collections"].items():
                 fields = ", ".join(f"{f['name']} {f['type']}" + (f"({f['dim'] or f['max_length']})"
                                    if f['dim'] or f['max_length'] else "") + (" pk" if f["primary"] else "")
@@ -344,7 +344,7 @@ def to_text(states: dict[str, StoreState]) -> str:
                     lines.append(f"    embedding: {_contract_text(c['embedding'])}")
             for alias, target in d["aliases"].items():
                 lines.append(f"  alias {alias} -> {target}")
-        elif st.kind == "mongo":
+        elif _vocabulary(st.kind) == "document":
             for name, c in d["collections"].items():
                 v = "no validator" if not c["validator"] else \
                     f"validator ({c['validation_level']}/{c['validation_action']})"

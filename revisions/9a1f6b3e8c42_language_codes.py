@@ -65,4 +65,4 @@ def upgrade(op):
 
     op.vectors.add_field("chunks", "lang", "VARCHAR", max_length=8, nullable=False,
                          fill=lambda row: detect(row["text"]), batch_size=1000)
-    op.vectors.expect_count("chunks", 0, filter='lang not in ["en", "de", "fr"]')
+    op.vectors.expect_count("chunks", count=0, filter='lang not in ["en", "de", "fr"]')

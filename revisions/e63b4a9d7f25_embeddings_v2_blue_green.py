@@ -48,6 +48,6 @@ def upgrade(op):
     ], indexes={"embedding": {"index_type": "HNSW", "metric_type": "COSINE", "params": {"M": 16, "efConstruction": 200}}},
         description="help-center passages; embedding: hashing(dim=256, seed=1)")
     op.vectors.copy("chunks", "chunks_256", transform=with_v2_embedding, batch_size=1000)
-    op.vectors.expect_count("chunks_256", "chunks")
+    op.vectors.expect_count("chunks_256", same_as="chunks")
     op.vectors.check_recall("chunks_256", k=10, queries=100, min_recall=0.95, search_params={"ef": 64})
     op.vectors.alter_alias("chunks_256", "chunks")

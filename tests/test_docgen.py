@@ -12,6 +12,13 @@ def test_operations_page_is_current():
     assert PAGE.read_text() == docgen.render(), "docs/operations.md is stale: run python -m ragrev.docgen"
 
 
+def test_the_generated_namespaces_are_current():
+    """ragrev/ops/namespaces_<family>.py (the typed op.<store> classes) are generated too."""
+    for family in docgen.NAMESPACES:
+        path = docgen.namespaces_path(family)
+        assert path.read_text() == docgen.render_namespaces(family), f"{path.name} is stale: run python -m ragrev.docgen"
+
+
 def test_every_operation_is_documented():
     from ragrev.ops import operations_for
 
@@ -39,6 +46,6 @@ def test_every_milvus_operation_is_known_whichever_module_is_imported_first():
     import sys
 
     code = ("import ragrev.ops.vector_online\nfrom ragrev.ops import operations_for\n"
-            "print(sorted(operations_for('milvus')))")
+            "print(sorted(operations_for('vector')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "create_collection" in out and "check_relevance" in out, out

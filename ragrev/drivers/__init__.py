@@ -12,7 +12,7 @@ built-in driver wins, then the first entry point by name.
 The core consults the registry instead of tables of its own: the scheme ->
 kind mapping of :mod:`ragrev.config`, the adapter class of
 :func:`ragrev.stores.open_store`, and the operation vocabulary a kind offers
-(:func:`ragrev.ops.operations_for`).
+(its family's: :func:`ragrev.ops.operations_for`).
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ class Driver:
       (made absolute against the configuration's directory).
     - ``store``: ``"module:Class"`` of its :class:`~ragrev.stores.Store`; importing
       that module registers the implementations of its operations.
-    - ``operations``: the kind whose operation vocabulary ``op.<store>`` offers
-      (``"milvus"`` is the vector family's vocabulary; default: its own kind).
+    - ``operations``: the family whose operation vocabulary ``op.<store>`` offers
+      (default: ``family``; a store kind stands for its driver's family).
     - ``capabilities``: free-form facts (index types, metrics...) for tools and docs.
     """
 
@@ -56,7 +56,8 @@ class Driver:
 
     @property
     def vocabulary(self) -> str:
-        return self.operations or self.kind
+        """The family (or a kind standing for its family) whose operations ``op.<store>`` offers."""
+        return self.operations or self.family
 
 
 #: the drivers that ship with ragrev: ``ragrev.drivers.<name>`` packages, each

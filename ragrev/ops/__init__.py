@@ -6,9 +6,10 @@ never talks to a store: the implementation of an operation is looked up by
 (operation class, store kind) in :mod:`ragrev.stores` (as Alembic's
 ``toimpl``), so driver code never lives here.
 
-Operation classes of one store kind live in ``ragrev.ops.<kind>`` (``sql``,
-``milvus``, ``mongo``, ``chats``) and register themselves with
-:func:`register`; :func:`operations_for` imports that module on first use.
+Operation classes are grouped by FAMILY (``vector``, ``document``, ``sql``,
+``chat``): they live in ``ragrev.ops.<family>*`` and register themselves under
+their family with :func:`register`; :func:`operations_for` takes a family or a
+store kind (kind -> driver -> family) and imports the family's module on first use.
 """
 from __future__ import annotations
 
@@ -26,42 +27,68 @@ from typing import Any, Callable, ClassVar
 
 from ragrev.errors import Irreversible
 
-#: kind -> {op name -> Operation class}
+#: family -> {op name -> Operation class}
 _REGISTRY: dict[str, dict[str, type]] = {}
-#: kind -> {former op name -> Operation class} (see ``Operation.old_names``)
+#: family -> {former op name -> Operation class} (see ``Operation.old_names``)
 _OLD_NAMES: dict[str, dict[str, type]] = {}
-#: the module that defines the operations of each kind
-_KIND_MODULES = {
+#: the module that defines the operations of each family (it imports the family's other modules)
+_FAMILY_MODULES = {
     "sql": "ragrev.ops.sql",
-    "milvus": "ragrev.ops.vector",
-    "mongo": "ragrev.ops.document",
+    "vector": "ragrev.ops.vector",
+    "document": "ragrev.ops.document",
     "chat": "ragrev.ops.chats",
 }
 
 
+def family_of(kind: str) -> str:
+    """The family (``vector``, ``document``, ``sql``, ``chat``) of a store kind or
+    family name: a kind resolves through its driver (``Driver.vocabulary``)."""
+    if kind in _FAMILY_MODULES or kind in _REGISTRY:
+        return kind
+    from ragrev.drivers import for_kind
+
+    driver = for_kind(kind)
+    if driver is None:
+        return kind
+    vocabulary = driver.vocabulary
+    return vocabulary if vocabulary == kind else family_of(vocabulary)
+
+
 def register(kind: str):
-    """Class decorator: make an Operation class ``op.<store of kind>.<cls.name>``."""
+    """Class decorator: make an Operation class ``op.<store of the family>.<cls.name>``.
+    ``kind`` is a family, or a store kind standing for its driver's family."""
 
     def deco(cls):
-        cls.kind = kind
-        _REGISTRY.setdefault(kind, {})[cls.name] = cls
+        family = family_of(kind)
+        cls.kind = family
+        _REGISTRY.setdefault(family, {})[cls.name] = cls
         for old in cls.old_names:
-            _OLD_NAMES.setdefault(kind, {})[old] = cls
+            _OLD_NAMES.setdefault(family, {})[old] = cls
         return cls
 
     return deco
 
 
 def former_names(kind: str) -> dict[str, type]:
-    """Former operation names of a kind's vocabulary, still accepted with a
-    deprecation warning (``Operation.old_names``): old name -> class."""
+    """Former operation names of a family's vocabulary (or a store kind's), still accepted
+    with a deprecation warning (``Operation.old_names``): old name -> class."""
     operations_for(kind)
-    from ragrev.drivers import for_kind
+    return _OLD_NAMES.get(family_of(kind), {})
 
-    driver = for_kind(kind)
-    if kind not in _OLD_NAMES and driver is not None and driver.vocabulary != kind:
-        return former_names(driver.vocabulary)
-    return _OLD_NAMES.get(kind, {})
+
+def operations_for(kind: str) -> dict[str, type]:
+    """The operation classes of a family, or of a store kind (kind -> driver ->
+    family: see ``Driver.operations`` in :mod:`ragrev.drivers`), by name."""
+    family = family_of(kind)
+    if family in _FAMILY_MODULES:  # even when another module of the family registered first
+        importlib.import_module(_FAMILY_MODULES[family])
+    return _REGISTRY.get(family, {})
+
+
+def offered(kind: str) -> dict[str, type]:
+    """The operations ``op.<store>`` offers a revision author: :func:`operations_for`
+    without the inverse-only ones (made only by ``reverse()``)."""
+    return {n: c for n, c in operations_for(kind).items() if not c.inverse_only}
 
 
 class RagrevDeprecationWarning(DeprecationWarning):
@@ -80,20 +107,6 @@ def deprecated(message: str, where: str = "") -> None:
     _deprecations_said.add(where + message)
     logging.getLogger("ragrev.deprecation").warning("%s%s", where, message)
     warnings.warn(where + message, RagrevDeprecationWarning, stacklevel=3)
-
-
-def operations_for(kind: str) -> dict[str, type]:
-    """The operation classes of a store kind, by name (a driver may offer another
-    kind's vocabulary: see ``Driver.operations`` in :mod:`ragrev.drivers`)."""
-    if kind not in _REGISTRY and kind not in _KIND_MODULES:
-        from ragrev.drivers import for_kind
-
-        driver = for_kind(kind)
-        if driver is not None and driver.vocabulary != kind:
-            return operations_for(driver.vocabulary)
-    if kind in _KIND_MODULES:  # even when another module of the kind registered first
-        importlib.import_module(_KIND_MODULES[kind])
-    return _REGISTRY.get(kind, {})
 
 
 class Operation:
@@ -135,6 +148,8 @@ class Operation:
     # set by the recorder, not parameters
     store: str = ""
     location: tuple[str, int] | None = None
+    #: the deprecation notes of the call that made it (former names or keywords; lint: ``former-spelling``)
+    former_spellings: tuple = ()
 
     # --- building ----------------------------------------------------------------
 

@@ -235,6 +235,7 @@ class RestoreColumn(Operation):
     definition and copy its values back from the trash table."""
 
     name = "restore_column"
+    inverse_only = True
 
     def __init__(self, table_name, column_name, column_code, values_table=None, key=None, schema=None):
         self.table_name, self.column_name, self.column_code = table_name, column_name, column_code

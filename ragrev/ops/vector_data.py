@@ -10,11 +10,11 @@ from typing import Any, Callable
 
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import register
-from ragrev.ops.vector_schema import DENSE_TYPES, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
+from ragrev.ops.vector_schema import DENSE_TYPES, FAMILY, KIND, METRICS, VECTOR_TYPES, MilvusOp, _captured, _no_reserved
 from ragrev.ops.vector_online import catch_up_params, simulate_catch_up, validate_catch_up
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Copy(MilvusOp):
     """Copy rows (``filter``-ed, through ``transform(row) -> row | None``) from
@@ -109,7 +109,7 @@ class _RowsOp(MilvusOp):
             self.check_rows(cs, self.collection, sample)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Insert(_RowsOp):
     """Write rows: a list, or a function returning an iterable (a generator) —
@@ -130,7 +130,7 @@ class Insert(_RowsOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Upsert(_RowsOp):
     """Either write ``rows`` (as ``insert``), or update the rows matching
@@ -166,7 +166,7 @@ class Upsert(_RowsOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class Delete(MilvusOp):
     """Delete the rows matching ``filter``; they are kept in the trash and the
@@ -190,7 +190,7 @@ class Delete(MilvusOp):
         return _rows_inverse(self, self.collection, captured)
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class RestoreRows(MilvusOp):
     """Inverse of the data steps: delete the primary keys in the ranges
@@ -200,6 +200,7 @@ class RestoreRows(MilvusOp):
     overwrote or deleted)."""
 
     name = "restore_rows"
+    inverse_only = True
     data_step = True
     rows_only = True
     collection: str
@@ -224,29 +225,63 @@ class RestoreRows(MilvusOp):
 
 # --- checks ----------------------------------------------------------------------------------
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class ExpectCount(MilvusOp):
-    """Check the number of rows (matching ``filter``): equal to a number, or to
-    the count of another collection."""
+    """Check the number of rows (matching ``filter``): exactly ``count``, at
+    least ``at_least``, at most ``at_most``, or as many as the collection
+    ``same_as`` has (matching the same ``filter`` on Milvus). (Formerly
+    ``expected=``: a number or a collection name; still accepted, with a warning.)"""
 
     name = "expect_count"
     is_check = True
+    renamed = {"expected": lambda v: ("same_as", v) if isinstance(v, str) else ("count", v)}
+    former_keys = {"count": "expected", "same_as": "expected"}
+    added = ("at_least", "at_most", "same_as")
     collection: str
-    expected: Any
+    count: int | None = None
     filter: str | None = None
+    at_least: int | None = None
+    at_most: int | None = None
+    same_as: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.count, str) and self.same_as is None:  # the former positional expected="other"
+            self.count, self.same_as = None, self.count
 
     def validate(self) -> None:
-        if isinstance(self.expected, bool) or not isinstance(self.expected, (int, str)):
-            raise self.fail(f"{self.collection}: expected= must be a number or a collection name")
+        for key in ("count", "at_least", "at_most"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise self.fail(f"{self.collection}: {key}= must be a number")
+        if self.same_as is not None and not isinstance(self.same_as, str):
+            raise self.fail(f"{self.collection}: same_as= must be a collection name")
+        if self.count is not None and self.same_as is not None:
+            raise self.fail(f"{self.collection}: give count= or same_as=, not both")
+        if all(getattr(self, k) is None for k in ("count", "at_least", "at_most", "same_as")):
+            raise self.fail(f"{self.collection}: give count=, at_least=, at_most= or same_as=")
 
     def simulate(self, state):
         self.need(state, self.collection)
-        if isinstance(self.expected, str):
-            self.need(state, self.expected)
+        if self.same_as is not None:
+            self.need(state, self.same_as)
+
+    def verdict(self, n: int, reference: int | None = None) -> str | None:
+        """Why ``n`` rows fail the check (``reference``: the count of ``same_as``); None when it holds."""
+        where = f" matching {self.filter!r}" if self.filter else ""
+        want = []
+        if self.count is not None and n != self.count:
+            want.append(str(self.count))
+        if self.same_as is not None and n != reference:
+            want.append(f"{reference} (the rows of {self.same_as!r})")
+        if self.at_least is not None and n < self.at_least:
+            want.append(f"at least {self.at_least}")
+        if self.at_most is not None and n > self.at_most:
+            want.append(f"at most {self.at_most}")
+        return f"{self.collection!r} has {n} rows{where}, expected {' and '.join(want)}" if want else None
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class CheckRecall(MilvusOp):
     """Top-``k`` recall of ``collection``'s index against exact search

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ragrev.ops import register
-from ragrev.ops.vector_schema import DENSE_TYPES, KIND, MilvusOp
+from ragrev.ops.vector_schema import DENSE_TYPES, FAMILY, KIND, MilvusOp
 
 #: the catch-up (and ``workers=``) parameters and their defaults: left out of a step's checksum
 #: while at the default, so revisions written before they existed keep theirs
@@ -63,7 +63,7 @@ def simulate_catch_up(op, cs, name: str) -> None:
             raise op.fail(f"{name}.{op.tombstone}: tombstone= needs a BOOL field, it is {t['type']}")
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class ExpectFresh(MilvusOp):
     """Gate before ``alter_alias``: ``collection`` (green) holds every change of
@@ -162,7 +162,7 @@ def _from_pairs(rows, path) -> list[dict]:
     return list(by_query.values())
 
 
-@register(KIND)
+@register(FAMILY)
 @dataclass
 class CheckRelevance(MilvusOp):
     """Retrieval quality on a golden query set: each query is embedded with

@@ -14,7 +14,8 @@ from typing import Any, Callable
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import Operation
 
-KIND = "milvus"
+KIND = "milvus"  # the reference driver's store kind
+FAMILY = "vector"
 TRASH_PREFIX = "ragrev_trash_"
 RESERVED_PREFIX = "ragrev_"
 
@@ -387,3 +388,39 @@ def _captured(op: MilvusOp, captured: dict | None, *keys) -> dict:
         raise Irreversible(f"{op.where()}{op.describe()} on store {op.store!r}: the journal has no record of what it "
                            f"changed (was it applied by ragrev?); write downgrade(op) in the revision")
     return captured
+
+
+def _without_none(params: dict, *keys) -> dict:
+    """``params`` without ``keys`` left at None: parameters added later leave the
+    checksums of revisions that do not use them as they were."""
+    return {k: v for k, v in params.items() if not (k in keys and v is None)}
+
+
+_CONTRACT_KEYS = {"field", "model", "version", "chunker"}
+
+
+def embedding_spec(op: MilvusOp, spec, dense: list) -> dict:
+    """``create_collection(embedding=...)`` in normal form: ``{"field", "model",
+    "version", "chunker"}`` (``field`` defaults to the only dense vector field)."""
+    if isinstance(spec, str):
+        spec = {"model": spec}
+    if not isinstance(spec, dict):
+        raise op.fail(f"collection {op.collection!r}: embedding= is a dict with model, version, chunker, field")
+    unknown = set(spec) - _CONTRACT_KEYS
+    if unknown:
+        raise op.fail(f"collection {op.collection!r}: embedding= has unknown key(s) {', '.join(sorted(unknown))} "
+                      f"(known: {', '.join(sorted(_CONTRACT_KEYS))})")
+    field = spec.get("field")
+    if field is None:
+        if len(dense) != 1:
+            raise op.fail(f"collection {op.collection!r}: name the vector field of embedding= with field=")
+        field = dense[0]
+    elif field not in dense:
+        raise op.fail(f"collection {op.collection!r}: embedding field {field!r} is not a dense vector field")
+    out = {"field": field}
+    for k in ("model", "version", "chunker"):
+        v = spec.get(k)
+        if v is not None and not isinstance(v, str):
+            v = str(v)
+        out[k] = v
+    return out

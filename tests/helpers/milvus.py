@@ -54,7 +54,7 @@ def record(store, build) -> list:
     """The operations ``build(op)`` records, as in a revision's upgrade(op)."""
     rec = Recorder({store.name: store.config})
     build(rec)
-    return rec.ops
+    return rec._ops
 
 
 def apply(store, ops) -> list[dict]:

@@ -68,7 +68,7 @@ def record(tmp_path, line: str, name: str = "r.py"):
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         namespace["upgrade"](rec)
-    return rec.ops, [str(w.message) for w in said if issubclass(w.category, RagrevDeprecationWarning)]
+    return rec._ops, [str(w.message) for w in said if issubclass(w.category, RagrevDeprecationWarning)]
 
 
 @pytest.mark.parametrize("case", sorted(OLD))

@@ -331,15 +331,11 @@ def _impl_restore_rows(store: MilvusSchema, op: RestoreRows, ctx):
 @implementation(ExpectCount, KIND)
 def _impl_expect_count(store: MilvusSchema, op: ExpectCount, ctx):
     n = store.count(store.need(op, op.collection), op.filter)
-    if isinstance(op.expected, str):
-        expected = store.count(store.need(op, op.expected), op.filter)
-        what = f"{expected} (the rows of {op.expected!r})"
-    else:
-        expected, what = op.expected, str(op.expected)
+    reference = store.count(store.need(op, op.same_as), op.filter) if op.same_as is not None else None
     ctx.captured["count"] = n
-    if n != expected:
-        where = f" matching {op.filter!r}" if op.filter else ""
-        raise CheckFailed(f"{op.where()}expect_count: {op.collection!r} has {n} rows{where}, expected {what}")
+    problem = op.verdict(n, reference)
+    if problem:
+        raise CheckFailed(f"{op.where()}expect_count: {problem}")
     return None
 
 

@@ -60,12 +60,12 @@ def _impl_discard_collection(store: MilvusSchema, op: DiscardCollection, ctx):
 
 @implementation(RenameCollection, KIND)
 def _impl_rename_collection(store: MilvusSchema, op: RenameCollection, ctx):
-    if store.is_collection(op.old):
-        if store.resolve(op.new) is not None:
-            raise op.fail(f"cannot rename {op.old!r}: {op.new!r} already exists")
-        store.rename(op.old, op.new)
-    elif not store.is_collection(op.new):
-        raise op.fail(f"no collection {op.old!r}")
+    if store.is_collection(op.collection):
+        if store.resolve(op.new_name) is not None:
+            raise op.fail(f"cannot rename {op.collection!r}: {op.new_name!r} already exists")
+        store.rename(op.collection, op.new_name)
+    elif not store.is_collection(op.new_name):
+        raise op.fail(f"no collection {op.collection!r}")
 
 
 @implementation(CreateIndex, KIND)
@@ -84,15 +84,15 @@ def _impl_create_index(store: MilvusSchema, op: CreateIndex, ctx):
 @implementation(DropIndex, KIND)
 def _impl_drop_index(store: MilvusSchema, op: DropIndex, ctx):
     phys = store.need(op, op.collection)
-    current = store.collection_state(phys).indexes.get(op.field)
+    current = store.collection_state(phys).indexes.get(op.target)
     if "index" not in ctx.captured:
         if current is None:
-            raise op.fail(f"{op.collection}.{op.field} has no index")
+            raise op.fail(f"{op.collection}.{op.target} has no index")
         ctx.captured["index"] = current
         ctx.checkpoint(None)
     if current is not None:
         store.c.release_collection(phys)
-        for name in store.c.list_indexes(phys, field_name=op.field) or [op.field]:
+        for name in store.c.list_indexes(phys, field_name=op.target) or [op.target]:
             store.c.drop_index(phys, name)
 
 

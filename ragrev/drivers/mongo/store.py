@@ -300,7 +300,7 @@ class MongoStore(Store):
 
     # --- operations ------------------------------------------------------------------------------
     def apply(self, op, ctx):
-        if op.kind == KIND:
+        if op.kind == "document":
             op.validate()  # idempotent for these; derived inverses were never validated
         return find_implementation(op, self.kind)(self, op, ctx)
 
@@ -374,7 +374,7 @@ class MongoStore(Store):
         are refused before the run. Filters with operators ``$match`` does not
         take there (``$text``, ``$near``, ``$where``...) are left to the step."""
         c, filt = getattr(op, "collection", None), getattr(op, "filter", None)
-        if op.kind == KIND and isinstance(filt, dict) and filt and isinstance(c, str) and c not in touched \
+        if op.kind == "document" and isinstance(filt, dict) and filt and isinstance(c, str) and c not in touched \
                 and state is not None and state.get(c) is not None and not _query_only(filt):
             try:
                 list(self.db[c].aggregate([{"$limit": 1}, {"$match": filt}, {"$project": {"_id": 1}}]))

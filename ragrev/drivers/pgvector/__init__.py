@@ -8,7 +8,7 @@ from ragrev.drivers import Driver
 
 DRIVER = Driver(
     "pgvector", "pgvector", "vector", "ragrev.drivers.pgvector.store:PgvectorStore",
-    schemes=("pgvector", "pgvector+postgresql"), path_schemes=("pgvector",), operations="milvus",
+    schemes=("pgvector", "pgvector+postgresql"), path_schemes=("pgvector",),
     capabilities={"vector_types": ["FLOAT_VECTOR", "FLOAT16_VECTOR"], "index_types": ["HNSW", "IVF_FLAT", "FLAT",
                   "AUTOINDEX"], "metrics": ["L2", "IP", "COSINE"], "aliases": "views", "transactions": "per batch",
                   "schema_caps": "ragrev.drivers.pgvector.schema:CAPS"},

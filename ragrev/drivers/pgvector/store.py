@@ -302,10 +302,10 @@ def _drop_collection(store, op, ctx):
 
 @implementation(RenameCollection, KIND)
 def _rename_collection(store, op, ctx):
-    if store.schema_state().exists(op.new):
-        raise op.fail(f"cannot rename {op.old!r}: {op.new!r} already exists")
-    store.need(op, op.old)
-    store.q(f"ALTER TABLE {store.ident(op.old)} RENAME TO {store.ident(op.new)}")
+    if store.schema_state().exists(op.new_name):
+        raise op.fail(f"cannot rename {op.collection!r}: {op.new_name!r} already exists")
+    store.need(op, op.collection)
+    store.q(f"ALTER TABLE {store.ident(op.collection)} RENAME TO {store.ident(op.new_name)}")
 
 
 @implementation(CreateIndex, KIND)
@@ -325,10 +325,10 @@ def _create_index(store, op, ctx):
 def _drop_index(store, op, ctx):
     phys = store.need(op, op.collection)
     cs = store.state(phys)
-    if op.field not in cs.indexes:
-        raise op.fail(f"{op.collection}.{op.field} has no index")
-    ctx.captured["index"] = cs.indexes.pop(op.field)
-    for name in store.index_names(phys, op.field):
+    if op.target not in cs.indexes:
+        raise op.fail(f"{op.collection}.{op.target} has no index")
+    ctx.captured["index"] = cs.indexes.pop(op.target)
+    for name in store.index_names(phys, op.target):
         store.q(f"DROP INDEX {store.ident(name)}")
     store.set_state(phys, cs)
 
@@ -510,13 +510,12 @@ def _reembed(store, op, ctx):
 def _expect_count(store, op, ctx):
     phys = store.need(op, op.collection)
     n = store.q(f"SELECT count(*) AS n FROM {store.ident(phys)}{store.where(op, op.collection, op.filter)}")[0]["n"]
-    want = op.expected
-    if isinstance(want, str):
-        want = store.q(f"SELECT count(*) AS n FROM {store.ident(store.need(op, want))}")[0]["n"]
-    if n != want:
-        where = f" matching {op.filter!r}" if op.filter else ""
-        raise CheckFailed(f"{op.where()}expect_count: {op.collection!r} has {n} rows{where}, expected {want}"
-                          + (f" (the count of {op.expected!r})" if isinstance(op.expected, str) else ""))
+    reference = None
+    if op.same_as is not None:
+        reference = store.q(f"SELECT count(*) AS n FROM {store.ident(store.need(op, op.same_as))}")[0]["n"]
+    problem = op.verdict(n, reference)
+    if problem:
+        raise CheckFailed(f"{op.where()}expect_count: {problem}")
     return n
 
 
