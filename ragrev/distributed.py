@@ -83,7 +83,17 @@ def _in_range(pk: str, after, upto, lit) -> str:
 
 
 def range_task(config, source: str, target: str, after, upto, batch: int, fn, owner: str) -> dict:
-    """On a worker: embed and upsert the rows of ``source`` with ``after < pk <= upto``."""
+    """On a worker: embed and upsert the rows of ``source`` with ``after < pk <= upto``.
+
+    Upserts, not inserts: a range may run twice (resumed after a kill, or
+    rescheduled by Dask when a worker dies). On a Milvus server every read is
+    a query that waits for the server's time tick (a few hundred ms at
+    ``Strong`` consistency, whatever the page size), so the waits overlap
+    the work: the next page is read while this one is embedded and written,
+    and the lease is read while this page is embedded (before it is
+    written)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import psutil
 
     from ragrev.stores import open_store
@@ -92,20 +102,43 @@ def range_task(config, source: str, target: str, after, upto, batch: int, fn, ow
     store = open_store(config)
     store.connect()
     rows_done, rss = 0, 0
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ragrev-lease")
+    pages = None
     try:
         pk = store.pk_of(source)
         cond = _in_range(pk, after, upto, lit)
-        for rows in store.scan(source, cond or None, batch=batch, pk=pk):
+        pages = prefetched(store.scan(source, cond or None, batch=batch, pk=pk))
+        for rows in pages:
+            check = pool.submit(store._lock_row) if owner else None  # no owner: applied outside a run
             out = fn(rows)
-            lease = store._lock_row() if owner else None  # no owner: applied outside a run (no lease to keep)
+            lease = check.result() if check is not None else None
             if owner and (not lease or lease["owner"] != owner or lease["expires"] < time.time()):
                 raise Fenced(f"range ({after!r}, {upto!r}]: the run {owner} lost the store's lease; stopped")
             store.c.upsert(target, out)
             rows_done += len(rows)
             rss = max(rss, psutil.Process().memory_info().rss)
     finally:
+        if pages is not None:
+            pages.close()  # waits for a page being read
+        pool.shutdown(wait=True)
         store.close()
     return {"rows": rows_done, "rss": rss}
+
+
+def prefetched(pages):
+    """The items of the iterator ``pages``, the next one read (in a thread)
+    while the caller works on the current one. Memory: two pages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    it = iter(pages)
+    with ThreadPoolExecutor(1, thread_name_prefix="ragrev-prefetch") as pool:
+        ahead = pool.submit(next, it, None)
+        while True:
+            page = ahead.result()
+            if page is None:
+                return
+            ahead = pool.submit(next, it, None)
+            yield page
 
 
 def bounds(store, source: str, n: int) -> list:
