@@ -19,11 +19,17 @@ with its baseline in one run, and their ratio.
 - ``merge``: MongoDB (SecantusDB, or ``--mongo-uri``), ``aggregate_into``
   (``$merge`` on the server) vs ``transform`` (documents through Python) on
   ``--rows`` documents.
+- ``mergecatchup``: ``aggregate_into`` of ``--rows`` documents on a
+  SecantusDB server run as a single-node replica set (change streams; or
+  ``--mongo-uri``), plain vs ``catch_up=True`` (default threshold and
+  rounds) while a writer thread updates, inserts and deletes source
+  documents until the step returns.
 
     python benchmarks/bench_reembed.py catchup [--rows 50000]
     python benchmarks/bench_reembed.py dask [--rows 200000] [--layers 40] [--milvus-uri milvus://127.0.0.1:19530]
     python benchmarks/bench_reembed.py bulk --milvus-uri milvus://127.0.0.1:19530 [--sizes 100000,1000000]
     python benchmarks/bench_reembed.py merge [--rows 100000]
+    python benchmarks/bench_reembed.py mergecatchup [--rows 100000]
 """
 from __future__ import annotations
 
@@ -164,7 +170,7 @@ class DenseEmbedder:
         self.__name__ = f"dense(dim={dim}, layers={layers})"
 
     def __getstate__(self):
-        return {**self.__dict__, "_w": None}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_feat", "_out")} | {"_w": None}
 
     def __call__(self, texts):
         import numpy as np
@@ -294,9 +300,84 @@ def bench_merge(args) -> None:
             secantus.release(path, owned)
 
 
+def bench_merge_catchup(args) -> None:
+    import pymongo
+
+    from ragrev.ops import document as m
+
+    server = None
+    if args.mongo_uri:
+        uri = args.mongo_uri
+    else:
+        from secantus import SecantusDBServer
+
+        server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=tempfile.mkdtemp(),
+                                  replica_set_name="secantus", cache_size="512M")
+        server.start()
+        uri = f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+    db_name = "bench_" + uuid.uuid4().hex[:6]
+    client = pymongo.MongoClient(uri)
+    pipeline = [{"$set": {"title_upper": {"$toUpper": "$title"}, "n2": {"$multiply": ["$n", 2]}}}]
+    try:
+        db = client[db_name]
+        for start in range(0, args.rows, 10_000):
+            db.chunks.insert_many([{"_id": i, "title": f"chunk {i}", "n": i}
+                                   for i in range(start, min(args.rows, start + 10_000))])
+        store = open_store(StoreConfig("docs", uri, "mongo", {"database": db_name}))
+        store.connect()
+
+        def apply(op):
+            op.store = "docs"
+            op.validate()
+            ctx = StepContext(store=store, op=op)
+            store.apply(op, ctx)
+            return ctx.captured
+
+        t0 = time.perf_counter()
+        apply(m.AggregateInto("chunks", pipeline, "plain"))
+        plain = time.perf_counter() - t0
+
+        stop, writes = threading.Event(), [0]
+
+        def writer():
+            c, k = client[db_name].chunks, 0
+            while not stop.is_set():
+                key = (k * 7919) % args.rows
+                if k % 3 == 0:
+                    c.update_one({"_id": key}, {"$set": {"title": f"edited {k}"}})
+                elif k % 3 == 1:
+                    c.insert_one({"_id": args.rows + k, "title": f"new {k}", "n": k})
+                else:
+                    c.delete_one({"_id": key})
+                writes[0] += 1
+                k += 1
+                time.sleep(0.002)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        cap = apply(m.AggregateInto("chunks", pipeline, "caught", catch_up=True))
+        caught = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        cu = cap["catch_up"]
+        store.close()
+        print(f"mergecatchup: aggregate_into of {args.rows:,} documents on a SecantusDB replica set; during the "
+              f"second, a writer thread made {writes[0]:,} writes ({writes[0] / caught:,.0f}/s: updates, inserts, "
+              f"deletes; one every 2 ms at most)")
+        table([("aggregate_into", f"{plain:.1f} s"),
+               ("aggregate_into + catch_up=True", f"{caught:.1f} s", f"{cu['round']} rounds {cu['rounds']}")])
+        print(f"  ratio catch-up/plain time: {caught / plain:.2f}")
+    finally:
+        client.drop_database(db_name)
+        client.close()
+        if server is not None:
+            server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["catchup", "dask", "bulk", "merge"])
+    ap.add_argument("what", choices=["catchup", "dask", "bulk", "merge", "mergecatchup"])
     ap.add_argument("--rows", type=int)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--layers", type=int, default=40, help="dask: the embedding's dense layers (0: hashing(64))")
@@ -304,8 +385,10 @@ def main() -> None:
     ap.add_argument("--milvus-uri")
     ap.add_argument("--mongo-uri")
     args = ap.parse_args()
-    args.rows = args.rows or {"catchup": 50_000, "dask": 200_000, "merge": 100_000}.get(args.what, 0)
-    {"catchup": bench_catchup, "dask": bench_dask, "bulk": bench_bulk, "merge": bench_merge}[args.what](args)
+    args.rows = args.rows or {"catchup": 50_000, "dask": 200_000, "merge": 100_000,
+                                "mergecatchup": 100_000}.get(args.what, 0)
+    {"catchup": bench_catchup, "dask": bench_dask, "bulk": bench_bulk, "merge": bench_merge,
+     "mergecatchup": bench_merge_catchup}[args.what](args)
 
 
 if __name__ == "__main__":
