@@ -308,13 +308,18 @@ def bench_merge_catchup(args) -> None:
     server = None
     if args.mongo_uri:
         uri = args.mongo_uri
-    else:
-        from secantus import SecantusDBServer
+    else:  # its own process, as `python -m secantus` runs (a single-node replica set: change streams)
+        import socket
+        import subprocess
 
-        server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=tempfile.mkdtemp(),
-                                  replica_set_name="secantus", cache_size="512M")
-        server.start()
-        uri = f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+                                   "--storage-path", tempfile.mkdtemp(), "--cache-size", "512M"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        pymongo.MongoClient(uri, serverSelectionTimeoutMS=60_000).admin.command("ping")
     db_name = "bench_" + uuid.uuid4().hex[:6]
     client = pymongo.MongoClient(uri)
     pipeline = [{"$set": {"title_upper": {"$toUpper": "$title"}, "n2": {"$multiply": ["$n", 2]}}}]
@@ -372,7 +377,8 @@ def bench_merge_catchup(args) -> None:
         client.drop_database(db_name)
         client.close()
         if server is not None:
-            server.stop()
+            server.terminate()
+            server.wait()
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ Writes that arrive during the step (``catch_up=``, see
 ``docs/reembedding.md``): the documents of ``collection`` inserted, updated,
 replaced or deleted while the pipeline runs are carried into ``into`` in
 rounds after it, each round running the same pipeline over the changed
-``_id`` values only (and deleting from ``into`` those it no longer yields),
+``_id`` values only (deleted from ``into``, then merged again: those it no
+longer yields stay deleted),
 until a round finds fewer than ``catch_up_threshold`` changed documents (at
 most ``catch_up_rounds`` rounds). Only per-document pipelines qualify
 (``$set``/``$addFields``, ``$unset``, ``$project``, ``$match``,
@@ -120,17 +121,15 @@ class AggregateInto(Operation):
                 _fail(self, f"catch_up=: stage {key} is not per-document (the rounds rerun the pipeline on the "
                             f"changed documents only); allowed: {', '.join(sorted(PER_DOCUMENT))}")
 
-    def stages(self, ids: list | None = None, merge: bool = True) -> list:
-        """The pipeline as run: over ``ids`` only when given (a catch-up round);
-        without ``merge``, yielding the ``_id`` values it outputs."""
+    def stages(self, ids: list | None = None) -> list:
+        """The pipeline as run: over ``ids`` only when given (a catch-up round)."""
         match = dict(self.filter or {})
         if ids is not None:
             match = {"$and": [match, {"_id": {"$in": ids}}]} if match else {"_id": {"$in": ids}}
         if self.tombstone and self.catch_up:
             match = {"$and": [match, {self.tombstone: {"$ne": True}}]} if match else {self.tombstone: {"$ne": True}}
-        tail = ([{"$merge": {"into": self.into, "on": "_id", "whenMatched": "replace", "whenNotMatched": "insert"}}]
-                if merge else [{"$project": {"_id": 1}}])
-        return ([{"$match": match}] if match else []) + list(self.pipeline) + tail
+        return ([{"$match": match}] if match else []) + list(self.pipeline) + [
+            {"$merge": {"into": self.into, "on": "_id", "whenMatched": "replace", "whenNotMatched": "insert"}}]
 
     def reverse(self, captured):
         return self.inverse(DropCollection(self.into))
