@@ -207,7 +207,9 @@ def bench_dask(args) -> None:
                                                            workers=mode))[0]
             secs = time.perf_counter() - t0
             peak = cap.get("peak_rss", 0) / 2**20 if mode else rss_mb()
-            results.append((mode or "single process", secs, peak))
+            spent = cap.get("worker_seconds")
+            results.append((mode or "single process", secs, peak,
+                            "tasks' seconds " + ", ".join(f"{k} {v:.0f}" for k, v in spent.items()) if spent else ""))
     finally:
         if args.milvus_uri:
             for c in store.user_collections() + [c for c in store.c.list_collections() if tag in c]:
@@ -218,8 +220,8 @@ def bench_dask(args) -> None:
     print(f"dask: reembed of {args.rows:,} rows with {getattr(embed, '__name__', embed)} on {where} "
           f"(batches of {args.batch})")
     base = results[0][1]
-    table([(m, f"{s:.1f} s", f"{args.rows / s:,.0f} rows/s", f"speed-up {base / s:.2f}", f"peak RSS {p:,.0f} MB")
-           for m, s, p in results])
+    table([(m, f"{s:.1f} s", f"{args.rows / s:,.0f} rows/s", f"speed-up {base / s:.2f}", f"peak RSS {p:,.0f} MB", w)
+           for m, s, p, w in results])
 
 
 # --- bulk import ----------------------------------------------------------------------------

@@ -102,27 +102,36 @@ def range_task(config, source: str, target: str, after, upto, batch: int, fn, ow
     store = open_store(config)
     store.connect()
     rows_done, rss = 0, 0
+    waits = {"read": 0.0, "embed": 0.0, "lease": 0.0, "write": 0.0}  # seconds the task spent on each
     pool = ThreadPoolExecutor(1, thread_name_prefix="ragrev-lease")
     pages = None
     try:
         pk = store.pk_of(source)
         cond = _in_range(pk, after, upto, lit)
         pages = prefetched(store.scan(source, cond or None, batch=batch, pk=pk))
+        t = time.perf_counter()
         for rows in pages:
+            t1 = time.perf_counter()
             check = pool.submit(store._lock_row) if owner else None  # no owner: applied outside a run
             out = fn(rows)
+            t2 = time.perf_counter()
             lease = check.result() if check is not None else None
+            t3 = time.perf_counter()
             if owner and (not lease or lease["owner"] != owner or lease["expires"] < time.time()):
                 raise Fenced(f"range ({after!r}, {upto!r}]: the run {owner} lost the store's lease; stopped")
             store.c.upsert(target, out)
             rows_done += len(rows)
             rss = max(rss, psutil.Process().memory_info().rss)
+            t4 = time.perf_counter()
+            for key, secs in zip(waits, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
+                waits[key] += secs
+            t = t4
     finally:
         if pages is not None:
             pages.close()  # waits for a page being read
         pool.shutdown(wait=True)
         store.close()
-    return {"rows": rows_done, "rss": rss}
+    return {"rows": rows_done, "rss": rss, "seconds": waits}
 
 
 def prefetched(pages):
@@ -212,6 +221,9 @@ def run_pass(store, op, ctx, executor: str, source: str, target: str, fn) -> int
             done += result["rows"]
             r["done"] = r["done"][:i] + "1" + r["done"][i + 1:]
             c["peak_rss"] = max(c.get("peak_rss", 0), result["rss"])  # of one worker process (or the runner's)
+            spent = c.setdefault("worker_seconds", {})  # the tasks' time waiting for pages, embedding, ...
+            for key, secs in result.get("seconds", {}).items():
+                spent[key] = round(spent.get(key, 0.0) + secs, 3)
             ctx.checkpoint(ctx.resume_token, done)
             ctx.progress(done, None)
     finally:
