@@ -4,25 +4,37 @@ with its baseline in one run, and their ratio.
 - ``catchup``: ``copy`` of ``--rows`` rows on Milvus Lite, plain vs with
   ``catch_up=`` while a writer thread updates rows of the source (the
   catch-up includes its fixed wait of 2 x ``ragrev.dualwrite.MAX_REFRESH``).
-- ``dask``: ``reembed`` of ``--rows`` rows (``hashing(64)`` embedding)
-  single-process vs ``workers="local:1"`` vs ``"local:2"``: rows/s, speed-up,
-  and peak RSS (the runner's process, or the largest worker's). On Milvus
-  Lite the Dask workers are threads of one process (Lite serves one
-  process); with ``--milvus-uri`` (a server) they are processes.
+- ``dask``: ``reembed`` of ``--rows`` rows single-process vs
+  ``workers="local:1"`` vs ``"local:2"``: rows/s, speed-up, and peak RSS
+  (the runner's process, or the largest worker's). The embedding has a real
+  CPU cost (``--layers`` dense 384x384 layers over ``hashing(384)``
+  features: about 0.34 ms a row at the default 40 on one core of this
+  machine, a small sentence-embedding model's order; ``--layers 0`` is plain
+  ``hashing(64)``, 0.01 ms a row); BLAS runs one thread per process, as in
+  Dask's workers, so the processes compare like for like. On Milvus Lite the
+  Dask workers are threads of one process (Lite serves one process); with
+  ``--milvus-uri`` (a server) they are processes.
 - ``bulk``: ``copy`` into a new collection on a Milvus server, inserts vs
   ``bulk=`` (Parquet + ``do_bulk_insert``), for each of ``--sizes``.
 - ``merge``: MongoDB (SecantusDB, or ``--mongo-uri``), ``aggregate_into``
   (``$merge`` on the server) vs ``transform`` (documents through Python) on
   ``--rows`` documents.
+- ``mergecatchup``: ``aggregate_into`` of ``--rows`` documents on a
+  SecantusDB server run as a single-node replica set (change streams; or
+  ``--mongo-uri``), plain vs ``catch_up=True`` (default threshold and
+  rounds) while a writer thread updates, inserts and deletes source
+  documents until the step returns.
 
     python benchmarks/bench_reembed.py catchup [--rows 50000]
-    python benchmarks/bench_reembed.py dask [--rows 200000] [--milvus-uri milvus://127.0.0.1:19530]
+    python benchmarks/bench_reembed.py dask [--rows 200000] [--layers 40] [--milvus-uri milvus://127.0.0.1:19530]
     python benchmarks/bench_reembed.py bulk --milvus-uri milvus://127.0.0.1:19530 [--sizes 100000,1000000]
     python benchmarks/bench_reembed.py merge [--rows 100000]
+    python benchmarks/bench_reembed.py mergecatchup [--rows 100000]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -31,6 +43,8 @@ import time
 import uuid
 from pathlib import Path
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy: as Dask's workers
+    os.environ.setdefault(_var, "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -145,13 +159,44 @@ def bench_catchup(args) -> None:
 
 # --- Dask ---------------------------------------------------------------------------------
 
+class DenseEmbedder:
+    """A stand-in for a small model: ``hashing(384)`` features through ``layers``
+    dense tanh layers (384x384), projected to ``dim``. Its weights are made
+    from a seed on first use, so it pickles small for the workers."""
+
+    def __init__(self, dim: int = 64, layers: int = 40, width: int = 384):
+        self.dim, self.layers, self.width = dim, layers, width
+        self._w = None
+        self.__name__ = f"dense(dim={dim}, layers={layers})"
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_feat", "_out")} | {"_w": None}
+
+    def __call__(self, texts):
+        import numpy as np
+
+        from ragrev.embeddings import hashing
+
+        if self._w is None:
+            rng = np.random.default_rng(17)
+            self._feat = hashing(self.width)
+            self._w = [rng.normal(scale=self.width ** -0.5, size=(self.width, self.width)).astype(np.float32)
+                       for _ in range(self.layers)]
+            self._out = rng.normal(scale=self.width ** -0.5, size=(self.width, self.dim)).astype(np.float32)
+        x = np.asarray(self._feat(texts), dtype=np.float32)
+        for w in self._w:
+            x = np.tanh(x @ w)
+        y = x @ self._out
+        return y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-9)
+
+
 def bench_dask(args) -> None:
     from ragrev.embeddings import hashing
 
     tmp = tempfile.mkdtemp()
     store = server(args.milvus_uri) if args.milvus_uri else lite(tmp)
     tag = "d" + uuid.uuid4().hex[:6]
-    embed = hashing(64)
+    embed = DenseEmbedder(64, args.layers) if args.layers else hashing(64)
     results = []
     try:
         for mode in (None, "local:1", "local:2"):
@@ -162,7 +207,9 @@ def bench_dask(args) -> None:
                                                            workers=mode))[0]
             secs = time.perf_counter() - t0
             peak = cap.get("peak_rss", 0) / 2**20 if mode else rss_mb()
-            results.append((mode or "single process", secs, peak))
+            spent = cap.get("worker_seconds")
+            results.append((mode or "single process", secs, peak,
+                            "tasks' seconds " + ", ".join(f"{k} {v:.0f}" for k, v in spent.items()) if spent else ""))
     finally:
         if args.milvus_uri:
             for c in store.user_collections() + [c for c in store.c.list_collections() if tag in c]:
@@ -170,10 +217,11 @@ def bench_dask(args) -> None:
                     store.c.drop_collection(c)
         store.close()
     where = "a Milvus server (workers are processes)" if args.milvus_uri else "Milvus Lite (workers are threads)"
-    print(f"dask: reembed of {args.rows:,} rows with hashing(64) on {where}")
+    print(f"dask: reembed of {args.rows:,} rows with {getattr(embed, '__name__', embed)} on {where} "
+          f"(batches of {args.batch})")
     base = results[0][1]
-    table([(m, f"{s:.1f} s", f"{args.rows / s:,.0f} rows/s", f"speed-up {base / s:.2f}", f"peak RSS {p:,.0f} MB")
-           for m, s, p in results])
+    table([(m, f"{s:.1f} s", f"{args.rows / s:,.0f} rows/s", f"speed-up {base / s:.2f}", f"peak RSS {p:,.0f} MB", w)
+           for m, s, p, w in results])
 
 
 # --- bulk import ----------------------------------------------------------------------------
@@ -254,17 +302,101 @@ def bench_merge(args) -> None:
             secantus.release(path, owned)
 
 
+def bench_merge_catchup(args) -> None:
+    import pymongo
+
+    from ragrev.ops import document as m
+
+    server = None
+    if args.mongo_uri:
+        uri = args.mongo_uri
+    else:  # its own process, as `python -m secantus` runs (a single-node replica set: change streams)
+        import socket
+        import subprocess
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+                                   "--storage-path", tempfile.mkdtemp(), "--cache-size", "512M"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        pymongo.MongoClient(uri, serverSelectionTimeoutMS=60_000).admin.command("ping")
+    db_name = "bench_" + uuid.uuid4().hex[:6]
+    client = pymongo.MongoClient(uri)
+    pipeline = [{"$set": {"title_upper": {"$toUpper": "$title"}, "n2": {"$multiply": ["$n", 2]}}}]
+    try:
+        db = client[db_name]
+        for start in range(0, args.rows, 10_000):
+            db.chunks.insert_many([{"_id": i, "title": f"chunk {i}", "n": i}
+                                   for i in range(start, min(args.rows, start + 10_000))])
+        store = open_store(StoreConfig("docs", uri, "mongo", {"database": db_name}))
+        store.connect()
+
+        def apply(op):
+            op.store = "docs"
+            op.validate()
+            ctx = StepContext(store=store, op=op)
+            store.apply(op, ctx)
+            return ctx.captured
+
+        t0 = time.perf_counter()
+        apply(m.AggregateInto("chunks", pipeline, "plain"))
+        plain = time.perf_counter() - t0
+
+        stop, writes = threading.Event(), [0]
+
+        def writer():
+            c, k = client[db_name].chunks, 0
+            while not stop.is_set():
+                key = (k * 7919) % args.rows
+                if k % 3 == 0:
+                    c.update_one({"_id": key}, {"$set": {"title": f"edited {k}"}})
+                elif k % 3 == 1:
+                    c.insert_one({"_id": args.rows + k, "title": f"new {k}", "n": k})
+                else:
+                    c.delete_one({"_id": key})
+                writes[0] += 1
+                k += 1
+                time.sleep(0.002)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        cap = apply(m.AggregateInto("chunks", pipeline, "caught", catch_up=True))
+        caught = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        cu = cap["catch_up"]
+        store.close()
+        print(f"mergecatchup: aggregate_into of {args.rows:,} documents on a SecantusDB replica set; during the "
+              f"second, a writer thread made {writes[0]:,} writes ({writes[0] / caught:,.0f}/s: updates, inserts, "
+              f"deletes; one every 2 ms at most)")
+        table([("aggregate_into", f"{plain:.1f} s"),
+               ("aggregate_into + catch_up=True", f"{caught:.1f} s", f"{cu['round']} rounds {cu['rounds']}")])
+        print(f"  ratio catch-up/plain time: {caught / plain:.2f}")
+    finally:
+        client.drop_database(db_name)
+        client.close()
+        if server is not None:
+            server.terminate()
+            server.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["catchup", "dask", "bulk", "merge"])
+    ap.add_argument("what", choices=["catchup", "dask", "bulk", "merge", "mergecatchup"])
     ap.add_argument("--rows", type=int)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--layers", type=int, default=40, help="dask: the embedding's dense layers (0: hashing(64))")
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--milvus-uri")
     ap.add_argument("--mongo-uri")
     args = ap.parse_args()
-    args.rows = args.rows or {"catchup": 50_000, "dask": 200_000, "merge": 100_000}.get(args.what, 0)
-    {"catchup": bench_catchup, "dask": bench_dask, "bulk": bench_bulk, "merge": bench_merge}[args.what](args)
+    args.rows = args.rows or {"catchup": 50_000, "dask": 200_000, "merge": 100_000,
+                                "mergecatchup": 100_000}.get(args.what, 0)
+    {"catchup": bench_catchup, "dask": bench_dask, "bulk": bench_bulk, "merge": bench_merge,
+     "mergecatchup": bench_merge_catchup}[args.what](args)
 
 
 if __name__ == "__main__":

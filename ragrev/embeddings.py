@@ -45,6 +45,10 @@ class HashingEmbedder:
         self.__name__ = f"hashing(dim={dim})"
         self._buckets: dict[str, tuple[int, float]] = {}
 
+    def __getstate__(self):
+        # the bucket cache (up to a million features) is not pickled: it would travel to every Dask task
+        return {**self.__dict__, "_buckets": {}}
+
     def _bucket(self, feature: str) -> tuple[int, float]:
         hit = self._buckets.get(feature)
         if hit is None:
