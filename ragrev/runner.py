@@ -95,16 +95,17 @@ class Runner:
     def graph(self):
         return self.scripts.revision_map
 
-    def open(self, load: bool = True, graph: bool = True) -> None:
+    def open(self, load: bool = True, graph: bool = True, names=None) -> None:
         """Connect the selected stores (in parallel: each may wait on a
         server or start an embedded one), after importing every revision
         file unless ``load`` is false (``current`` needs only headers) and
-        validating the graph unless ``graph`` is false (``purge`` needs none)."""
+        validating the graph unless ``graph`` is false (``purge`` needs none).
+        ``names``: only these of the selected stores (default: all)."""
         if load:
             self.scripts.load_all()
         if graph:
             _ = self.graph.heads  # validates the graph
-        todo = [n for n in self.store_names if n not in self.stores]
+        todo = [n for n in self.store_names if n not in self.stores and (names is None or n in names)]
         if len(todo) == 1:
             self.stores[todo[0]] = self._connect(todo[0])
             return

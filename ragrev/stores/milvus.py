@@ -25,7 +25,6 @@ token from ``?token=`` or ``user:password@``), through pymilvus ``MilvusClient``
 """
 from __future__ import annotations
 
-import glob
 import itertools
 import json
 import logging
@@ -45,6 +44,7 @@ from ragrev.ops.milvus import (
 )
 from ragrev.ops.milvus_schema import parse_version, server_capabilities
 from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_TABLE, VERSION_TABLE, Store
+from ragrev.stores.milvus_lite_read import _finish_lite_flushes, _flock_busy
 
 KIND = "milvus"
 ZERO = [0.0, 0.0]
@@ -703,69 +703,7 @@ class MilvusStore(Store):
         return dropped
 
 
-# --- Lite file lock helpers ---------------------------------------------------------------
-
-def _flock_busy(path: str) -> bool:
-    lock = os.path.join(path, "LOCK")
-    if not os.path.exists(lock):
-        return False
-    import fcntl
-
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-
-
-_WAL_FILE = re.compile(r"^wal_(?:data|delta)_(\d+)\.arrow$")
-
-
-def _finish_lite_flushes(path: str) -> bool:
-    """Finish the flushes a killed process left half done in a Milvus Lite
-    directory, before opening it; False when another process holds it.
-
-    Milvus Lite 3.x flushes a collection in steps: it writes the Parquet
-    files, saves ``manifest.json`` with ``active_wal_number`` moved past the
-    WAL it flushed, then deletes that WAL. Its recovery replays every WAL file
-    it finds, so after a kill between the last two steps the flushed rows come
-    back from the WAL, and the next flush lists the same data file twice in
-    the manifest: every row in it twice (found by the reliability harness).
-    This deletes the WAL files numbered below the manifest's
-    ``active_wal_number``, exactly those the killed flush would have deleted,
-    holding Lite's own lock on the directory meanwhile."""
-    lock = os.path.join(path, "LOCK")
-    if not os.path.exists(lock):
-        return True
-    import fcntl
-
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        for manifest in glob.glob(os.path.join(glob.escape(path), "**", "manifest.json"), recursive=True):
-            wal_dir = os.path.join(os.path.dirname(manifest), "wal")
-            try:
-                with open(manifest) as f:
-                    active = int(json.load(f)["active_wal_number"])
-                names = os.listdir(wal_dir)
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            for name in names:
-                m = _WAL_FILE.match(name)
-                if m and int(m.group(1)) < active:
-                    log.info("Milvus Lite %s: removing %s, flushed before a crash", path, os.path.join(wal_dir, name))
-                    os.remove(os.path.join(wal_dir, name))
-        return True
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+# --- Lite file lock helpers: in ragrev.stores.milvus_lite_read (imported above) --------------------
 
 
 def _flock_pid(path: str) -> int | None:
