@@ -71,7 +71,7 @@ def upgrade({arg}):
 
 
 def downgrade({arg}):
-    {prefix}drop_table("t{i}")
+    {down_call}
 '''
 
 
@@ -89,15 +89,20 @@ def project(root: Path) -> tuple[Path, Path]:
     return rg, al
 
 
-def write_sql(n: int, rg: Path, al: Path) -> None:
+def write_sql(n: int, rg: Path, al: Path, hard_drop: bool = False) -> None:
+    """``n`` revisions that each create a table; their downgrades call
+    ``drop_table`` (ragrev's moves the table to the trash: a rename) or, with
+    ``hard_drop``, both run ``DROP TABLE`` through ``execute``."""
     prev = None
     for i in range(n):
         rev = f"{i:012x}"[::-1]
         common = dict(i=i, rev=rev, revises=prev or "", down=repr(prev) if prev else "None")
         name = f"{rev}_create_table_t{i}.py"
-        (rg / "revisions" / name).write_text(SQL_FILE.format(**common, imports="", arg="op", prefix="op.meta."))
+        call = f'execute("DROP TABLE t{i}")' if hard_drop else f'drop_table("t{i}")'
+        (rg / "revisions" / name).write_text(SQL_FILE.format(**common, imports="", arg="op", prefix="op.meta.",
+                                                             down_call="op.meta." + call))
         (al / "migrations" / "versions" / name).write_text(
-            SQL_FILE.format(**common, imports="from alembic import op\n", arg="", prefix="op."))
+            SQL_FILE.format(**common, imports="from alembic import op\n", arg="", prefix="op.", down_call="op." + call))
         prev = rev
 
 

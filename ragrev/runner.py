@@ -87,7 +87,7 @@ class Runner:
         self._leases: Leases | None = None
         #: per store, [heads, applied revisions] as stamped by this runner (see _stamp)
         self._versions: dict[str, list] = {}
-        self._context = {**who(), "git_commit": git_commit(config.directory)}
+        self._who: dict | None = None  # who runs, and the project's git commit: asked when a run is recorded
         self._current: tuple | None = None  # (action, step index) running now, for Ctrl-C's message
 
     # --- setup ------------------------------------------------------------------
@@ -404,7 +404,9 @@ class Runner:
             any(not ops[i].reversible for i in st.steps if i < len(ops))
 
     def _execute(self, store, action: Action) -> None:
-        journal = Journal(store, self._context)
+        if self._who is None:
+            self._who = {**who(), "git_commit": git_commit(self.config.directory)}
+        journal = Journal(store, self._who)
         plan = self.plan_of(action.revision)
         log.info("%s: %s %s (%s), %s", store.name, action.direction, action.revision, action.mode, plan.script.message)
         self.reporter.run_start(action, plan.script.message)
