@@ -13,7 +13,9 @@ ratio ragrev / Alembic:
   ``bench_graph.py``), stamped at its head. Goal: ratio at most 1.5.
 - ``sample``: the repository's sample project (four embedded stores: Milvus
   Lite, two SecantusDB databases, SQLite), upgraded to head; no Alembic
-  counterpart. Goal: at most 1.0 s.
+  counterpart. Goal: at most 1.0 s. Also prints the CPU time of ragrev's
+  processes (it reads stores of different kinds in forked children): on a
+  loaded machine, wall time grows with the load, CPU time much less.
 
     python benchmarks/bench_current.py [--revisions 10000] [--sql-revisions 50] [--rounds 5] [--only sql,chain,sample]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -113,22 +116,35 @@ def run(cmd, cwd):
     return p.stdout
 
 
+def cpu_timed(cmd, cwd) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, of the process and every child it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(cmd, cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def side_by_side(label, ours_cmd, ours_cwd, theirs_cmd, theirs_cwd, rounds, goal):
     timed(ours_cmd, ours_cwd)  # warm caches and bytecode
     if theirs_cmd:
         timed(theirs_cmd, theirs_cwd)
-    ours, theirs = [], []
+    ours, theirs, cpu = [], [], {"ours": [], "theirs": []}
     for i in range(rounds):
-        pair = [(ours, ours_cmd, ours_cwd)] + ([(theirs, theirs_cmd, theirs_cwd)] if theirs_cmd else [])
-        for out, cmd, cwd in (pair if i % 2 == 0 else pair[::-1]):
-            out.append(timed(cmd, cwd))
+        pair = [("ours", ours, ours_cmd, ours_cwd)] + ([("theirs", theirs, theirs_cmd, theirs_cwd)] if theirs_cmd else [])
+        for who, out, cmd, cwd in (pair if i % 2 == 0 else pair[::-1]):
+            wall, used = cpu_timed(cmd, cwd)
+            out.append(wall)
+            cpu[who].append(used)
     o = statistics.median(ours)
     if theirs_cmd:
         t = statistics.median(theirs)
+        oc, tc = statistics.median(cpu["ours"]), statistics.median(cpu["theirs"])
         print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   alembic {t * 1000:7.0f} ms   ratio {o / t:.2f}"
-              f"   (goal <= {goal})")
+              f"   (goal <= {goal}; CPU {oc * 1000:.0f} / {tc * 1000:.0f} ms, ratio {oc / tc:.2f})")
     else:
-        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   (goal <= {goal * 1000:.0f} ms)")
+        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   (goal <= {goal * 1000:.0f} ms; "
+              f"CPU of all its processes {statistics.median(cpu['ours']) * 1000:.0f} ms, load average "
+              f"{os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
