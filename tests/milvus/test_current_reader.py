@@ -116,3 +116,14 @@ def test_lite_file_held_by_another_process_exit_3_naming_it(make_project):
 def test_a_fresh_lite_store_is_left_to_the_store(tmp_path):
     assert LiteReader.open(StoreConfig("v", f"milvus-lite:///{tmp_path}/none.db", "milvus", {})) is None
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_store_the_child_cannot_reach_is_one_error_line_exit_2(make_project):
+    p = make_project({"vectors": {"url": "milvus://127.0.0.1:9", "connect_timeout": "1s"},
+                      "meta": "sqlite:///./var/meta.db"})
+    proc = p.run("current")
+    out, err = proc.communicate(timeout=120)
+    here = p.cli("current", expect=None)
+    assert proc.returncode == here.exit_code == 2, (out, err)
+    assert err.startswith("ragrev: error: store 'vectors': cannot connect to milvus://127.0.0.1:9")
+    assert err.count("\n") == 1 and "Traceback" not in err and err.strip() in here.output
