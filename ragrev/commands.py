@@ -337,6 +337,8 @@ def current(config: Config, store_names=None) -> list[dict]:
         kinds: dict[str, list] = {}
         for n in runner.store_names:
             kinds.setdefault(config.store(n).kind, []).append(n)
+        # a kind with an embedded SecantusDB store stays here (it is opened by the main thread, and a
+        # directory is served by one process); with none, the last kind does
         here = {k for k, names in kinds.items() if any(connects_in_main_thread(config.store(n)) for n in names)}
         aside = [names for k, names in kinds.items() if k not in here][:len(kinds) - 1]
         children = _forked(aside, in_child)
