@@ -13,7 +13,9 @@ ratio ragrev / Alembic:
   ``bench_graph.py``), stamped at its head. Goal: ratio at most 1.5.
 - ``sample``: the repository's sample project (four embedded stores: Milvus
   Lite, two SecantusDB databases, SQLite), upgraded to head; no Alembic
-  counterpart. Goal: at most 1.0 s.
+  counterpart. Goal: at most 1.0 s. Also prints the CPU time of ragrev's
+  processes (it reads stores of different kinds in forked children): on a
+  loaded machine, wall time grows with the load, CPU time much less.
 
     python benchmarks/bench_current.py [--revisions 10000] [--sql-revisions 50] [--rounds 5] [--only sql,chain,sample]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,7 +74,7 @@ def upgrade({arg}):
 
 
 def downgrade({arg}):
-    {prefix}drop_table("t{i}")
+    {down_call}
 '''
 
 
@@ -89,15 +92,20 @@ def project(root: Path) -> tuple[Path, Path]:
     return rg, al
 
 
-def write_sql(n: int, rg: Path, al: Path) -> None:
+def write_sql(n: int, rg: Path, al: Path, hard_drop: bool = False) -> None:
+    """``n`` revisions that each create a table; their downgrades call
+    ``drop_table`` (ragrev's moves the table to the trash: a rename) or, with
+    ``hard_drop``, both run ``DROP TABLE`` through ``execute``."""
     prev = None
     for i in range(n):
         rev = f"{i:012x}"[::-1]
         common = dict(i=i, rev=rev, revises=prev or "", down=repr(prev) if prev else "None")
         name = f"{rev}_create_table_t{i}.py"
-        (rg / "revisions" / name).write_text(SQL_FILE.format(**common, imports="", arg="op", prefix="op.meta."))
+        call = f'execute("DROP TABLE t{i}")' if hard_drop else f'drop_table("t{i}")'
+        (rg / "revisions" / name).write_text(SQL_FILE.format(**common, imports="", arg="op", prefix="op.meta.",
+                                                             down_call="op.meta." + call))
         (al / "migrations" / "versions" / name).write_text(
-            SQL_FILE.format(**common, imports="from alembic import op\n", arg="", prefix="op."))
+            SQL_FILE.format(**common, imports="from alembic import op\n", arg="", prefix="op.", down_call="op." + call))
         prev = rev
 
 
@@ -108,22 +116,35 @@ def run(cmd, cwd):
     return p.stdout
 
 
+def cpu_timed(cmd, cwd) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, of the process and every child it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(cmd, cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def side_by_side(label, ours_cmd, ours_cwd, theirs_cmd, theirs_cwd, rounds, goal):
     timed(ours_cmd, ours_cwd)  # warm caches and bytecode
     if theirs_cmd:
         timed(theirs_cmd, theirs_cwd)
-    ours, theirs = [], []
+    ours, theirs, cpu = [], [], {"ours": [], "theirs": []}
     for i in range(rounds):
-        pair = [(ours, ours_cmd, ours_cwd)] + ([(theirs, theirs_cmd, theirs_cwd)] if theirs_cmd else [])
-        for out, cmd, cwd in (pair if i % 2 == 0 else pair[::-1]):
-            out.append(timed(cmd, cwd))
+        pair = [("ours", ours, ours_cmd, ours_cwd)] + ([("theirs", theirs, theirs_cmd, theirs_cwd)] if theirs_cmd else [])
+        for who, out, cmd, cwd in (pair if i % 2 == 0 else pair[::-1]):
+            wall, used = cpu_timed(cmd, cwd)
+            out.append(wall)
+            cpu[who].append(used)
     o = statistics.median(ours)
     if theirs_cmd:
         t = statistics.median(theirs)
+        oc, tc = statistics.median(cpu["ours"]), statistics.median(cpu["theirs"])
         print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   alembic {t * 1000:7.0f} ms   ratio {o / t:.2f}"
-              f"   (goal <= {goal})")
+              f"   (goal <= {goal}; CPU {oc * 1000:.0f} / {tc * 1000:.0f} ms, ratio {oc / tc:.2f})")
     else:
-        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   (goal <= {goal * 1000:.0f} ms)")
+        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   (goal <= {goal * 1000:.0f} ms; "
+              f"CPU of all its processes {statistics.median(cpu['ours']) * 1000:.0f} ms, load average "
+              f"{os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:

@@ -6,11 +6,16 @@
   one run, alternating who goes first, ``--rounds`` rounds; prints the median
   milliseconds per revision and the ratio ragrev / Alembic (goal: 1.2; the
   lease renewal per revision is counted in ragrev's time).
+- ``drop``: the same with downgrades that run ``DROP TABLE`` through
+  ``execute`` on both sides: the same DDL, so the ratio is the runner's own
+  overhead. (``drop_table`` moves a table to ragrev's trash with ``ALTER
+  TABLE ... RENAME``, which SQLite makes cost time in proportion to the
+  number of tables in the database: ``updown``'s downgrade grows with it.)
 - ``upgrade head --plan`` of one revision of ``--ops`` SQLite operations
   (create_table, add_column, create_index, alter_column in turn): wall time
   (goal: 5 s; Alembic has no plan to compare with).
 
-    python benchmarks/bench_runner.py [--revisions 1000] [--ops 20000] [--rounds 3] [--only updown,plan]
+    python benchmarks/bench_runner.py [--revisions 1000] [--ops 20000] [--rounds 3] [--only updown,drop,plan]
 """
 from __future__ import annotations
 
@@ -47,11 +52,11 @@ def upgrade(op):
 '''
 
 
-def updown(root: Path, n: int, rounds: int) -> None:
+def updown(root: Path, n: int, rounds: int, hard_drop: bool = False) -> None:
     alembic_bin = [sys.executable, "-m", "alembic"]
     ragrev_bin = [sys.executable, "-m", "ragrev"]
-    rg, al = project(root / "updown")
-    write_sql(n, rg, al)
+    rg, al = project(root / ("updown-execute" if hard_drop else "updown"))
+    write_sql(n, rg, al, hard_drop=hard_drop)
     times = {("ragrev", "up"): [], ("ragrev", "down"): [], ("alembic", "up"): [], ("alembic", "down"): []}
     tools = [("ragrev", ragrev_bin, rg), ("alembic", alembic_bin, al)]
     for i in range(rounds):
@@ -60,10 +65,10 @@ def updown(root: Path, n: int, rounds: int) -> None:
                 f.unlink()
             times[(who, "up")].append(timed(binary + ["upgrade", "head"], cwd))
             times[(who, "down")].append(timed(binary + ["downgrade", "base"], cwd))
-    for d, label in (("up", "upgrade head"), ("down", "downgrade base")):
+    for d, label in (("up", "upgrade head"), ("down", "downgrade base" + (" (DROP)" if hard_drop else ""))):
         o = statistics.median(times[("ragrev", d)]) / n * 1000
         t = statistics.median(times[("alembic", d)]) / n * 1000
-        print(f"{label:15s} {n:6d} revisions   ragrev {o:6.2f} ms/rev   alembic {t:6.2f} ms/rev   ratio {o / t:.2f}"
+        print(f"{label:22s} {n:6d} revisions   ragrev {o:6.2f} ms/rev   alembic {t:6.2f} ms/rev   ratio {o / t:.2f}"
               f"   (goal <= 1.2)")
 
 
@@ -83,7 +88,7 @@ def main() -> None:
     ap.add_argument("--revisions", type=int, default=1000)
     ap.add_argument("--ops", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="updown,plan")
+    ap.add_argument("--only", default="updown,drop,plan")
     args = ap.parse_args()
     only = set(args.only.split(","))
     root = Path(tempfile.mkdtemp(prefix="ragrev-bench-"))
@@ -92,6 +97,8 @@ def main() -> None:
     try:
         if "updown" in only:
             updown(root, args.revisions, args.rounds)
+        if "drop" in only:
+            updown(root, args.revisions, args.rounds, hard_drop=True)
         if "plan" in only:
             plan(root, args.ops, args.rounds)
     finally:

@@ -293,54 +293,206 @@ def show(config: Config, rev: str):
 
 def current(config: Config, store_names=None) -> list[dict]:
     """One row per store: its heads, whether it is at the graph's heads, and
-    any half-applied revision, with the command that fixes it."""
-    from ragrev.journal import Journal
-    from ragrev.runner import Runner
+    any half-applied revision, with the command that fixes it.
 
-    rows = []
+    Each store's version table and journal are read from the store itself.
+    With stores of several kinds, each kind but one is read by a forked
+    child process (see :func:`_forked`) while this process reads the rest:
+    importing and starting the drivers (the Milvus client and Milvus Lite
+    most of all) is CPU work that threads would run one at a time."""
+    import os
+
+    from ragrev.runner import Runner
+    from ragrev.stores import connects_in_main_thread
+
     with Runner(config, store_names=store_names) as runner:
         graph = runner.graph
-        runner.open(load=False)  # headers only: a half-applied revision's file is imported when one is found
+        _ = graph.heads  # validates the graph (before any child starts)
         everything = graph.applied_from_heads(graph.heads)
         order = [r for r in graph.topological() if r in everything]
-        for name in runner.store_names:
-            store = runner.stores[name]
-            heads_ = store.read_heads()
-            row = {"store": name, "kind": store.kind, "url": store.config.display_url, "heads": list(heads_),
-                   "at_head": set(heads_) == set(graph.heads), "pending": [], "notes": []}
-            known = [h for h in heads_ if h in graph.revisions]
-            if len(known) != len(heads_):
-                row["notes"].append("at a revision missing from the revision directory")
-            else:
-                applied = graph.applied_from_heads(heads_)
-                row["pending"] = [r for r in order if r not in applied]
-            applied_revs = graph.applied_from_heads(known) if len(known) == len(heads_) else None
-            for rev, st in Journal(store).open_runs(applied_revs).items():
-                done = len(st.done_steps())
-                if rev not in graph.revisions:
-                    row["notes"].append(f"revision {rev} has a {st.outcome} run but its file no longer exists: "
-                                        f"'ragrev repair' forgets it")
-                    row.setdefault("half_applied", []).append(
-                        {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error"),
-                         "missing_file": True})
-                    continue
-                total = len(runner.plan_of(rev).up_for(name)) if rev in graph.revisions else "?"
-                if st.direction == "up":
-                    row["notes"].append(
-                        f"revision {rev} half-applied ({done}/{total} steps): 'ragrev upgrade' finishes it, "
-                        f"'ragrev downgrade {_parent_target(graph, rev)}' reverts it"
-                    )
-                else:
-                    row["notes"].append(f"revision {rev} half-reverted ({done} steps): run 'ragrev downgrade' again")
-                row.setdefault("half_applied", []).append(
-                    {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error")})
-            rows.append(row)
+
+        def rows_of(names):
+            for n in names:
+                if n in lite_readable:
+                    from ragrev.drivers.milvus.lite_read import LiteReader
+
+                    reader = LiteReader.open(config.store(n))
+                    if reader is not None:
+                        runner.stores[n] = reader
+            # headers only: a half-applied revision's file is imported when one is found
+            runner.open(load=False, graph=False, names=names)
+            return {n: _current_row(runner, n, order) for n in names}
+
+        def in_child(names):
+            try:
+                return rows_of(names)
+            finally:
+                runner.close()
+
+        # Milvus Lite stores are read through milvus-lite's engine (LiteReader), not a client, unless
+        # two stores name one directory
+        lite = [n for n in runner.store_names if config.store(n).url.lower().startswith("milvus-lite://")]
+        paths = [os.path.abspath(config.store(n).path) for n in lite]
+        lite_readable = {n for n, p in zip(lite, paths) if paths.count(p) == 1}
+        kinds: dict[str, list] = {}
+        for n in runner.store_names:
+            kinds.setdefault(config.store(n).kind, []).append(n)
+        # a kind with an embedded SecantusDB store stays here (it is opened by the main thread, and a
+        # directory is served by one process); with none, the last kind does
+        here = {k for k, names in kinds.items() if any(connects_in_main_thread(config.store(n)) for n in names)}
+        aside = [names for k, names in kinds.items() if k not in here][:len(kinds) - 1]
+        children = _forked(aside, in_child)
+        try:
+            rows = rows_of([n for n in runner.store_names if not any(n in names for names in children)])
+        except BaseException:
+            _collect(children, stop=True)
+            raise
+        rows.update(_collect(children))
+        rows = [rows[n] if n in rows else rows_of([n])[n] for n in runner.store_names]  # a child that died
     all_heads = {tuple(sorted(r["heads"])) for r in rows}
     if len(all_heads) > 1:
         for r in rows:
             if not r["at_head"] and r["pending"]:
                 r["notes"].append("out of step with other stores: 'ragrev upgrade heads' brings it up")
     return rows
+
+
+def _current_row(runner, name: str, order: list) -> dict:
+    """``current``'s row of one store (opened here if not yet)."""
+    from ragrev.journal import Journal
+
+    graph = runner.graph
+    if name not in runner.stores:
+        runner.open(load=False, graph=False, names=[name])
+    store = runner.stores[name]
+    heads_ = store.read_heads()
+    row = {"store": name, "kind": store.kind, "url": store.config.display_url, "heads": list(heads_),
+           "at_head": set(heads_) == set(graph.heads), "pending": [], "notes": []}
+    known = [h for h in heads_ if h in graph.revisions]
+    if len(known) != len(heads_):
+        row["notes"].append("at a revision missing from the revision directory")
+    else:
+        applied = graph.applied_from_heads(heads_)
+        row["pending"] = [r for r in order if r not in applied]
+    applied_revs = graph.applied_from_heads(known) if len(known) == len(heads_) else None
+    for rev, st in Journal(store).open_runs(applied_revs).items():
+        done = len(st.done_steps())
+        if rev not in graph.revisions:
+            row["notes"].append(f"revision {rev} has a {st.outcome} run but its file no longer exists: "
+                                f"'ragrev repair' forgets it")
+            row.setdefault("half_applied", []).append(
+                {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error"),
+                 "missing_file": True})
+            continue
+        total = len(runner.plan_of(rev).up_for(name)) if rev in graph.revisions else "?"
+        if st.direction == "up":
+            row["notes"].append(
+                f"revision {rev} half-applied ({done}/{total} steps): 'ragrev upgrade' finishes it, "
+                f"'ragrev downgrade {_parent_target(graph, rev)}' reverts it"
+            )
+        else:
+            row["notes"].append(f"revision {rev} half-reverted ({done} steps): run 'ragrev downgrade' again")
+        row.setdefault("half_applied", []).append(
+            {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error")})
+    return row
+
+
+def _forked(groups: list, work) -> dict:
+    """Run ``work(group)`` for each of ``groups`` (tuples of store names) in
+    a forked child process (on Linux, while this process runs no other
+    thread: forking is safe then; elsewhere nothing is forked and the caller
+    does the work itself). Returns ``{group: (pid, read end of its pipe)}``
+    for :func:`_collect`; ``work`` returns picklable data and closes what
+    it opened."""
+    import os
+    import sys
+    import threading
+
+    if not groups or not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return {}
+    children = {}
+    for group in groups:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns (no atexit hook of the parent runs)
+            try:
+                os.close(r)
+                _child(group, work, w)
+            finally:
+                os._exit(0)
+        os.close(w)
+        children[tuple(group)] = (pid, r)
+    return children
+
+
+def _child(group, work, fd: int) -> None:
+    import os
+    import pickle
+
+    try:
+        payload = ("rows", work(list(group)))
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+        payload = ("error", (type(e), e.args, dict(vars(e))))
+        try:
+            pickle.dumps(payload)
+        except Exception:
+            from ragrev.errors import RagrevError
+
+            payload = ("error", (RagrevError, (str(e),), {"message": str(e), "data": {}}))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pickle.dumps(payload))
+    except OSError:  # the parent stopped listening
+        pass
+
+
+def _collect(children: dict, stop: bool = False) -> dict:
+    """The rows of :func:`_forked`'s children, each waited for (after a
+    SIGINT when ``stop``: the caller failed); raises the first child's
+    error. A child that said nothing (killed) is left out."""
+    import os
+    import pickle
+    import signal
+
+    rows, error = {}, None
+    waiting = {pid for pid, _ in children.values()}
+    for pid, r in children.values():
+        if stop:
+            os.kill(pid, signal.SIGINT)
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+        except BaseException:  # Ctrl-C while waiting: stop the children still running, wait for them
+            for other in waiting:
+                os.kill(other, signal.SIGINT)
+                _wait(other)
+            raise
+        _wait(pid)
+        waiting.discard(pid)
+        if stop or not data:
+            continue
+        kind, value = pickle.loads(data)
+        if kind == "rows":
+            rows.update(value)
+        elif error is None:
+            cls, args, state = value
+            error = cls.__new__(cls)
+            error.args = args
+            error.__dict__.update(state)
+    if error is not None:
+        raise error
+    return rows
+
+
+def _wait(pid: int) -> None:
+    import os
+
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _parent_target(graph: RevisionMap, rev: str) -> str:

@@ -18,6 +18,17 @@ from ragrev.ops import Operation, deprecated, family_of, former_names, offered, 
 from ragrev.script import Script, line_in
 
 
+#: code file name -> its Path, made once per process (every revision's recorder compares the same frames' files)
+_PATHS: dict[str, Path] = {}
+
+
+def _path_of(name: str) -> Path:
+    path = _PATHS.get(name)
+    if path is None:
+        path = _PATHS[name] = Path(name)
+    return path
+
+
 class Recorder:
     """The ``op`` argument of ``upgrade``/``downgrade``: ``op.<store>`` is the
     store's namespace of operations (:class:`~ragrev.ops.namespaces.VectorOps`,
@@ -90,7 +101,7 @@ class Recorder:
             name = f.f_code.co_filename
             mine = known.get(name)
             if mine is None:
-                mine = known[name] = Path(name) == Path(self._path)
+                mine = known[name] = name == self._path or _path_of(name) == _path_of(self._path)
             if mine:
                 return (self._path, f.f_lineno)
             f = f.f_back

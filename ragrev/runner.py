@@ -87,7 +87,7 @@ class Runner:
         self._leases: Leases | None = None
         #: per store, [heads, applied revisions] as stamped by this runner (see _stamp)
         self._versions: dict[str, list] = {}
-        self._context = {**who(), "git_commit": git_commit(config.directory)}
+        self._who: dict | None = None  # who runs, and the project's git commit: asked when a run is recorded
         self._current: tuple | None = None  # (action, step index) running now, for Ctrl-C's message
 
     # --- setup ------------------------------------------------------------------
@@ -95,16 +95,17 @@ class Runner:
     def graph(self):
         return self.scripts.revision_map
 
-    def open(self, load: bool = True, graph: bool = True) -> None:
+    def open(self, load: bool = True, graph: bool = True, names=None) -> None:
         """Connect the selected stores (in parallel: each may wait on a
         server or start an embedded one), after importing every revision
         file unless ``load`` is false (``current`` needs only headers) and
-        validating the graph unless ``graph`` is false (``purge`` needs none)."""
+        validating the graph unless ``graph`` is false (``purge`` needs none).
+        ``names``: only these of the selected stores (default: all)."""
         if load:
             self.scripts.load_all()
         if graph:
             _ = self.graph.heads  # validates the graph
-        todo = [n for n in self.store_names if n not in self.stores]
+        todo = [n for n in self.store_names if n not in self.stores and (names is None or n in names)]
         if len(todo) == 1:
             self.stores[todo[0]] = self._connect(todo[0])
             return
@@ -403,7 +404,9 @@ class Runner:
             any(not ops[i].reversible for i in st.steps if i < len(ops))
 
     def _execute(self, store, action: Action) -> None:
-        journal = Journal(store, self._context)
+        if self._who is None:
+            self._who = {**who(), "git_commit": git_commit(self.config.directory)}
+        journal = Journal(store, self._who)
         plan = self.plan_of(action.revision)
         log.info("%s: %s %s (%s), %s", store.name, action.direction, action.revision, action.mode, plan.script.message)
         self.reporter.run_start(action, plan.script.message)
