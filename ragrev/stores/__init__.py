@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from contextlib import contextmanager, nullcontext
 from typing import Callable
 
@@ -36,6 +37,29 @@ LOG_TABLE = "ragrev_log"
 LOCK_TABLE = "ragrev_lock"
 #: names ragrev keeps for itself; never listed among a user's tables/collections
 RESERVED_PREFIX = "ragrev_"
+#: what a soft drop is renamed to: see :func:`trash_name`
+TRASH_PREFIX = "ragrev_trash_"
+
+
+def trash_name(name: str, suffix: str = "", taken=(), limit: int = 63) -> str:
+    """The one trash name of every driver: ``ragrev_trash_<unix time>_<name>[_<suffix>]``
+    (cut to ``limit`` characters, the store's longest name), with ``_2``,
+    ``_3``... when that is ``taken`` (the same thing dropped twice in one
+    second). The time lets ``ragrev purge --older-than`` age it."""
+    base = f"{TRASH_PREFIX}{int(time.time())}_{name}" + (f"_{suffix}" if suffix else "")
+    candidate, n = base[:limit], 1
+    while candidate in taken:
+        n += 1
+        candidate = base[:limit - len(str(n)) - 1] + f"_{n}"
+    return candidate
+
+
+def trash_age(name: str, now: float | None = None) -> float | None:
+    """Seconds since a trash object was made (None when ``name`` is not a trash name)."""
+    if not name.startswith(TRASH_PREFIX):
+        return None
+    stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
+    return (now or time.time()) - int(stamp) if stamp.isdigit() else None
 
 #: the fields of a log record (run and step records share one table)
 LOG_FIELDS = (

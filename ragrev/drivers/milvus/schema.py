@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from ragrev.drivers.milvus.client import CONTRACT_PROPERTY, _index_args, _number, read_contract
 from ragrev.drivers.milvus.connection import MilvusConnection
 from ragrev.ops.vector import RESERVED_PREFIX, TRASH_PREFIX, VECTOR_TYPES, CollectionState, SchemaState
+from ragrev.stores import trash_name
 
 _INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
                     "pending_index_rows", "state", "index_state", "failed_reason", "params"}
@@ -167,12 +167,7 @@ class MilvusSchema(MilvusConnection):
             self.load(new)
 
     def trash_name(self, name: str, tag: str = "") -> str:
-        base = f"{TRASH_PREFIX}{int(time.time())}_{name}" + (f"_{tag}" if tag else "")
-        existing = set(self.c.list_collections())
-        for n in itertools.count(1):
-            candidate = (base if n == 1 else f"{base}_{n}")[:255]
-            if candidate not in existing:
-                return candidate
+        return trash_name(name, tag, taken=set(self.c.list_collections()), limit=255)
 
     def fresh_name(self, logical: str) -> str:
         """``<logical>_v<n>``: the next generation not used by a collection, an alias or the trash."""

@@ -8,7 +8,7 @@ import logging
 from pymongo.errors import BulkWriteError, CollectionInvalid
 
 from ragrev.errors import OperationError, StepFailed
-from ragrev.drivers.mongo.store import trash_name
+from ragrev.stores import trash_name
 
 KIND = "mongo"
 log = logging.getLogger("ragrev.mongo")
@@ -69,7 +69,7 @@ def _token(ctx, what: str, create: bool = True, **start) -> dict:
     before anything is written. ``create``: make the (empty) trash collection."""
     tok = ctx.resume_token if ctx.resuming and isinstance(ctx.resume_token, dict) else None
     if not tok or "trash" not in tok:
-        tok = {"trash": trash_name(what), **start}
+        tok = {"trash": trash_name(what, taken=ctx.store.collection_names(), limit=200), **start}
         ctx.captured["trash"] = tok["trash"]
         ctx.checkpoint(dict(tok), 0)
     ctx.captured["trash"] = tok["trash"]

@@ -21,7 +21,7 @@ inverses; ``ragrev purge`` drops them).
 For other adapters building on this one (chat archives): :attr:`MongoStore.db`
 is the connected :class:`pymongo.database.Database`, :attr:`MongoStore.client`
 its client; :meth:`MongoStore.user_collections` lists the user's collections
-and :func:`trash_name` makes a trash collection name.
+and :func:`ragrev.stores.trash_name` makes a trash collection name.
 
 The operations' implementations live in :mod:`ragrev.drivers.mongo.steps` (named
 by the operation classes' ``impl_modules``, imported when a step first runs).
@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-import uuid
 
 import pymongo
 from bson import json_util
@@ -45,7 +44,7 @@ from ragrev.lock import took_over
 from ragrev.ops.document_base import TRASH_PREFIX
 from ragrev.ops.document_schema import DocCollection, DocState
 from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
-                           Store, find_implementation)
+                           Store, find_implementation, trash_age)
 from ragrev.drivers.mongo import secantus
 
 KIND = "mongo"
@@ -53,19 +52,6 @@ DEFAULT_DATABASE = "ragrev"
 
 
 # --- helpers shared with the implementations --------------------------------------------
-
-def trash_name(what: str) -> str:
-    """``ragrev_trash_<unix time>_<random>_<what>``: the time lets ``purge`` age it."""
-    return f"{TRASH_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:6]}_{what}"[:200]
-
-
-def trash_age(name: str, now: float | None = None) -> float | None:
-    """Seconds since a trash collection was made (None if the name is not one)."""
-    if not name.startswith(TRASH_PREFIX):
-        return None
-    stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
-    return (now or time.time()) - int(stamp) if stamp.isdigit() else None
-
 
 def to_ejson(value, relaxed: bool = False):
     """BSON value -> plain JSON data (extended JSON), exact in canonical mode."""

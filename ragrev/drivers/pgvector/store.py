@@ -37,7 +37,8 @@ from ragrev.ops.vector import (
     RestoreRows, SchemaState, Upsert,
 )
 from ragrev.stores import Store, find_implementation, implementation
-from ragrev.drivers.sql.store import SqlStore, trash_name
+from ragrev.drivers.sql.store import SqlStore
+from ragrev.stores import trash_name
 
 KIND = "pgvector"
 

@@ -8,14 +8,18 @@ every identifier is quoted by the store's dialect, never by hand.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from alembic.operations import ops as aops
 
 from ragrev.errors import ConfigError
 from ragrev.ops.sql import RestoreColumn, SqlBatch, SqlOp, _has_reverse, render, replay
-from ragrev.stores import implementation
+from ragrev.stores import implementation, trash_name
 
-from ragrev.drivers.sql.store import SqlStore, trash_name
+if TYPE_CHECKING:
+    from ragrev.drivers.sql.store import SqlStore
+
 
 
 class _Taken:

@@ -40,13 +40,14 @@ from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
-from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store
+from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, trash_name  # noqa: F401
 
 import sqlalchemy as sa
 from alembic.operations import Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
 
+from ragrev.drivers.sql import steps as _steps  # noqa: F401 (importing it registers the implementations)
 from ragrev.ops.sql import TRASH_PREFIX, SqlBatch, SqlOp, tables_used
 
 _meta = sa.MetaData()
@@ -416,17 +417,6 @@ def _holder(row) -> str:
     return took_over(row["owner"], utc(row["acquired"]), released=not row["expires"])
 
 
-def trash_name(table: str, suffix: str = "", taken=()) -> str:
-    """``ragrev_trash_<unix time>_<table>[_<suffix>]``, with ``_2``, ``_3``...
-    when that is ``taken`` (the same thing dropped twice in one second)."""
-    base = f"{TRASH_PREFIX}{int(time.time())}_{table}" + (f"_{suffix}" if suffix else "")
-    name, n = base[:63], 1
-    while name in taken:
-        n += 1
-        name = base[:63 - len(str(n)) - 1] + f"_{n}"
-    return name
-
-
 def _encode(record: dict) -> dict:
     return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in record.items() if k in LOG_FIELDS}
 
@@ -463,6 +453,3 @@ def _writing(conn):
     conn.info[_IMMEDIATE] = True
     return conn.begin()
 
-
-# the operations' implementations register themselves on import
-from ragrev.drivers.sql import steps as _steps  # noqa: E402,F401
