@@ -70,9 +70,7 @@ def secantus(request, root):
     db = client[name]
     p = Project(root, {"s": {"url": url, "database": name}})
     d = Driver("secantus", "document", p, lambda: c.mongo_content(db), lambda: sorted(db.list_collection_names()),
-               lambda: c.mongo_lock(db), url=url,
-               deviations={"trash_name": "a dropped collection is named ragrev_trash_<time>_<random>_<name>, "
-                                         "not ragrev_trash_<time>_<name> as docs/operations.md says"})
+               lambda: c.mongo_lock(db), url=url)
     d.cleanup += [lambda: client.drop_database(name), client.close]
     return d
 

@@ -76,6 +76,9 @@ def test_resume_after_kill(driver):
     _, err = killed.communicate(timeout=300)
     assert killed.returncode == -signal.SIGKILL, err
     assert _version(p) == "r1"
+    # the killed runner's lease (lock_lease, 2 s) lapses by itself on a document store;
+    # a rerun that waits for it must not give up first
+    p.set_options(lock_timeout="10s")
     rerun = p.run("upgrade", "head", "-q")
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err

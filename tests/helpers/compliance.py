@@ -110,11 +110,11 @@ def docs():
 
 def upgrade(op):
     op.s.create_collection("items")
-    op.s.insert_many("items", docs, batch_size=10)
+    op.s.insert("items", docs, batch_size=10)
 ''',
     "change": '''
 def upgrade(op):
-    op.s.add_field("items", "lang", fn=lambda d: "de" if d["n"] % 3 == 0 else "en", batch_size=10)
+    op.s.add_field("items", "lang", fill=lambda d: "de" if d["n"] % 3 == 0 else "en", batch_size=10)
     op.s.create_index("items", "lang")
     op.s.drop_field("items", "n")
 ''',
@@ -125,7 +125,7 @@ def upgrade(op):
     "slow": _SLOW_ROWS + '''
 def upgrade(op):
     op.s.create_collection("more")
-    op.s.insert_many("more", lambda: slow_rows(lambda i: {"_id": i, "title": f"passage {i}", "n": i}), batch_size=10)
+    op.s.insert("more", lambda: slow_rows(lambda i: {"_id": i, "title": f"passage {i}", "n": i}), batch_size=10)
 ''',
     "bad": ['''
 def upgrade(op):  # an index on a missing collection
