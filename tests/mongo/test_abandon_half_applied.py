@@ -33,7 +33,8 @@ def state(db):
 def test_downgrade_after_a_killed_upgrade_restores_everything(mongo_project, db, fault):
     p = mongo_project()
     p.set_options(lock_lease="1s", lock_timeout="20s")
-    db.items.insert_many([{"_id": i, "body": "a b c"[: 1 + 2 * (i % 3)], "n": i} for i in range(300)])  # six batches of add_field
+    # six batches of add_field (batch_size=50): room for every kill point
+    db.items.insert_many([{"_id": i, "body": "a b c"[: 1 + 2 * (i % 3)], "n": i} for i in range(300)])
     before = state(db)
     p.add("h1", None, REVISION)
     proc = p.run("upgrade", "head", "-q", env={"RAGREV_FAULTS": fault})
