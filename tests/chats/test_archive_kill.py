@@ -60,11 +60,11 @@ def kill_when(proc, condition, timeout=120.0) -> bool:
 @pytest.mark.parametrize("kind", ["sqlite", "secantus"])
 def test_sigkill_during_archive_loses_and_duplicates_nothing(make_env, kind):
     env = make_env(kind)
-    env.seed(messages(300, 20))
+    env.seed(messages(100, 10))  # 1,000 messages in 40 part files: room for every kill point
     before = env.raw()
     env.project.add("k1", None, f'''
         def upgrade(op):
-            {CHATS}.archive(older_than="30d", to="file://./var/cold", batch_size=100)
+            {CHATS}.archive(older_than="30d", to="file://./var/cold", batch_size=25)
     ''')
 
     def manifests(n):  # n more part files than now

@@ -20,7 +20,7 @@ def words(doc):
 
 def upgrade(op):
     op.docs.create_index("items", "body")
-    op.docs.add_field("items", "words", fn=words, batch_size=100)
+    op.docs.add_field("items", "words", fn=words, batch_size=50)
     op.docs.drop_field("items", "n")
 '''
 
@@ -33,7 +33,8 @@ def state(db):
 def test_downgrade_after_a_killed_upgrade_restores_everything(mongo_project, db, fault):
     p = mongo_project()
     p.set_options(lock_lease="1s", lock_timeout="20s")
-    db.items.insert_many([{"_id": i, "body": "a b c"[: 1 + 2 * (i % 3)], "n": i} for i in range(600)])
+    # six batches of add_field (batch_size=50): room for every kill point
+    db.items.insert_many([{"_id": i, "body": "a b c"[: 1 + 2 * (i % 3)], "n": i} for i in range(300)])
     before = state(db)
     p.add("h1", None, REVISION)
     proc = p.run("upgrade", "head", "-q", env={"RAGREV_FAULTS": fault})
@@ -44,4 +45,4 @@ def test_downgrade_after_a_killed_upgrade_restores_everything(mongo_project, db,
     assert state(db) == before
     assert "half" not in p.cli("current", "-v").output
     p.cli("upgrade", "head", "-q")
-    assert db.items.count_documents({"words": {"$exists": True}, "n": {"$exists": False}}) == 600
+    assert db.items.count_documents({"words": {"$exists": True}, "n": {"$exists": False}}) == 300

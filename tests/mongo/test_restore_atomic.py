@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.mongo import raw_docs
 
-N = 3000
+N = 1000
 
 
 @pytest.mark.parametrize("step", ["drop_field('items', 'n')", "add_field('items', 'lang', default='en')"])

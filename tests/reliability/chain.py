@@ -29,6 +29,10 @@ r5    docs: drop a field, count; vectors: delete rows by filter, soft-drop
 
 Every downgrade but r1's is derived from the inverses ragrev captured.
 Sizes are small enough that an uninterrupted ``upgrade head`` takes seconds.
+The documents and messages are few (the embedded SecantusDB costs time per
+document; every test of ``tests/reliability/`` pays it in each run), and the
+batch sizes small enough that each data step still runs in several batches,
+so that checkpoint kills land inside them.
 """
 from __future__ import annotations
 
@@ -41,10 +45,11 @@ from pathlib import Path
 N_SOURCES = 3000
 N_FEEDBACK = 1000
 N_MORE_FEEDBACK = 500
-N_DOCS = 2000
+N_DOCS = 500
 N_CHUNKS = 3000
 N_LEGACY = 300
-SESSIONS, PER_SESSION = 300, 10
+SESSIONS, PER_SESSION = 100, 4
+SESSION_EVERY_HOURS = 72  # 61 sessions before ARCHIVE_BEFORE, 39 after
 ARCHIVE_BEFORE = "2024-07-01T00:00:00+00:00"
 TOPICS = ("cats", "dogs", "rivers", "engines", "tea", "chess", "bridges")
 
@@ -144,8 +149,8 @@ REVISIONS = {
 
 
         def upgrade(op):
-            op.docs.transform("documents", shout, inverse=hush, batch_size=250)
-            op.docs.add_field("documents", "words", fn=words, batch_size=250)
+            op.docs.transform("documents", shout, inverse=hush, batch_size=100)
+            op.docs.add_field("documents", "words", fn=words, batch_size=100)
             op.docs.set_schema("documents", SCHEMA)
             op.vectors.copy("chunks", "chunks_backup", batch_size=500)
             op.meta.create_index("ix_sources_lang", "sources", ["lang"])
@@ -165,7 +170,7 @@ REVISIONS = {
             op.vectors.reembed("chunks", text_field="text", embed=embed, dim=16, batch_size=500)
             chats = {CHATS}
             chats.check_sequence()
-            chats.archive(older_than="{ARCHIVE_BEFORE}", to="file://./var/cold", batch_size=200)
+            chats.archive(older_than="{ARCHIVE_BEFORE}", to="file://./var/cold", batch_size=40)
             op.meta.drop_column("feedback", "score")
     '''),
     "r5": ("r4", "tidy up", f'''
@@ -209,13 +214,13 @@ def documents() -> list[dict]:
 
 
 def conversations() -> list[dict]:
-    """``SESSIONS`` sessions of ``PER_SESSION`` messages, a session every 30 hours from 2024-01-01."""
+    """``SESSIONS`` sessions of ``PER_SESSION`` messages, a session every ``SESSION_EVERY_HOURS`` from 2024-01-01."""
     import bson
 
     out, i = [], 0
     start = dt.datetime(2024, 1, 1)
     for s in range(SESSIONS):
-        t0 = start + dt.timedelta(hours=30 * s)
+        t0 = start + dt.timedelta(hours=SESSION_EVERY_HOURS * s)
         for k in range(PER_SESSION):
             out.append({"_id": bson.ObjectId(f"{i + 1:024x}"), "session_id": f"s{s:04d}", "seq": k,
                         "role": ("user", "assistant")[k % 2], "content": f"message {i} — ünïcode ✓ {TOPICS[i % 7]}",

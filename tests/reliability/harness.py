@@ -96,12 +96,17 @@ class Trial:
 
 
 class Harness:
-    def __init__(self, workdir: Path, seed: int = 1, log=print):
+    def __init__(self, workdir: Path, seed: int = 1, log=print, pristine: Path | None = None,
+                 reference: Reference | None = None):
+        """``pristine`` and ``reference``: the seeded stores and the reference
+        of a :meth:`prepare` made elsewhere (by another pytest worker), which
+        this harness then only reads; by default :meth:`prepare` makes them
+        under ``workdir``."""
         self.workdir = Path(workdir)
         self.seed = seed
         self.log = log
-        self.pristine = self.workdir / "pristine"
-        self.reference: Reference | None = None
+        self.pristine = Path(pristine) if pristine is not None else self.workdir / "pristine"
+        self.reference = reference
 
     # --- processes ------------------------------------------------------------------------
     def ragrev(self, config: Path, *args, env=None, kill: Kill | None = None, name: str = "run") -> int:
