@@ -9,6 +9,7 @@ downgrades and lint possible without touching a store.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def operation_method(fn):
     (``Operation.renamed``) are turned into the current ones, with a deprecation
     warning, before the call (the method's signature has only the current ones)."""
     name = fn.__name__
+    signature = inspect.signature(fn)
 
     @functools.wraps(fn)
     def call(self, *args, **kwargs):
@@ -202,14 +204,16 @@ def operation_method(fn):
                 raise OperationError(f"{self._where()}{name}: {e}") from None
             for note in notes:
                 self._former(note)
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as e:  # wrong arguments: one line naming the operation, as for any bad input
+            raise OperationError(f"{self._where()}{name}: {e}") from None
         return fn(self, *args, **kwargs)
 
     return call
 
 
 def _defaults(cls) -> dict:
-    import inspect
-
     try:
         params = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
@@ -243,10 +247,11 @@ def builder(cls, emit, where, pending: list | None = None):
             operation = cls(*args, **kwargs)
         except (TypeError, ValueError) as e:
             raise OperationError(f"{where()}{cls.name}: {e}") from None
-        for note in notes:
+        own = list(operation.former_spellings)  # a former spelling only the operation can tell (a value's type)
+        for note in notes + own:
             deprecated(note, where())
         if said or notes:
-            operation.former_spellings = tuple(said + notes)
+            operation.former_spellings = tuple(said + notes + own)
         return emit(operation)
 
     build.__name__ = cls.name

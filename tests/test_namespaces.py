@@ -104,3 +104,11 @@ def test_a_store_name_the_op_object_would_shadow_is_refused(tmp_path, name):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and f"[stores.{name}]" in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_wrong_arguments_name_the_operation():
+    ns = _recorder(VECTORS).vectors
+    with pytest.raises(OperationError, match="create_collection: missing a required argument: 'fields'"):
+        ns.create_collection("x")
+    with pytest.raises(OperationError, match="drop_alias: got an unexpected keyword argument 'colour'"):
+        ns.drop_alias("a", colour="red")

@@ -24,6 +24,8 @@ BEFORE = {
     "rename": {"store": "vectors", "op": "rename_collection", "params": {"old": "a", "new": "b"}},
     "count": {"store": "vectors", "op": "expect_count", "params": {"collection": "c", "expected": 5, "filter": "x > 1"}},
     "same": {"store": "vectors", "op": "expect_count", "params": {"collection": "c", "expected": "d", "filter": None}},
+    "same_positional": {"store": "vectors", "op": "expect_count",
+                        "params": {"collection": "c", "expected": "d", "filter": None}},
     "drop_index": {"store": "vectors", "op": "drop_index", "params": {"collection": "c", "field": "embedding"}},
 }
 
@@ -31,12 +33,14 @@ OLD = {
     "rename": lambda op: op.vectors.rename_collection(old="a", new="b"),
     "count": lambda op: op.vectors.expect_count("c", expected=5, filter="x > 1"),
     "same": lambda op: op.vectors.expect_count("c", expected="d"),
+    "same_positional": lambda op: op.vectors.expect_count("c", "d"),
     "drop_index": lambda op: op.vectors.drop_index("c", "embedding"),
 }
 NEW = {
     "rename": lambda op: op.vectors.rename_collection("a", new_name="b"),
     "count": lambda op: op.vectors.expect_count("c", count=5, filter="x > 1"),
     "same": lambda op: op.vectors.expect_count("c", same_as="d"),
+    "same_positional": lambda op: op.vectors.expect_count("c", same_as="d"),
     "drop_index": lambda op: op.vectors.drop_index("c", field="embedding"),
 }
 

@@ -248,6 +248,8 @@ class ExpectCount(MilvusOp):
     def __post_init__(self):
         if isinstance(self.count, str) and self.same_as is None:  # the former positional expected="other"
             self.count, self.same_as = None, self.count
+            self.former_spellings = (f"expect_count({self.collection!r}, {self.same_as!r}) is deprecated: "
+                                     f"write expect_count({self.collection!r}, same_as={self.same_as!r})",)
 
     def validate(self) -> None:
         for key in ("count", "at_least", "at_most"):
