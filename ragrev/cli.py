@@ -16,6 +16,7 @@ import sys
 import click
 
 from ragrev import __version__
+from ragrev.cli_examples import EXAMPLES
 
 
 def _config(ctx):
@@ -76,55 +77,6 @@ def _one_line(e: click.UsageError, where: str = "ragrev") -> click.ClickExceptio
     if e.ctx is not None and e.ctx.parent is not None:
         where = e.ctx.command_path
     return _OneLine(f"{e.format_message().rstrip('.')} (see '{where} --help')")
-
-
-#: what each command's ``--help`` ends with: lines a person can paste (with a comment)
-EXAMPLES = {
-    "ragrev": ["ragrev upgrade head --plan    # what would run, changing nothing",
-               "ragrev upgrade head           # move every store to the head",
-               "ragrev current                # where each store is",
-               "ragrev COMMAND --help         # one command's options and examples"],
-    "init": ["ragrev init myrag                    # ragrev.toml + revisions/ for one SQL store",
-             "ragrev init myrag -t multistore      # Milvus, MongoDB and SQL stores"],
-    "revision": ['ragrev revision -m "add language codes"',
-                 'ragrev revision -m "archive old chats" -t chat-archive',
-                 'ragrev revision -m "tenant schema" --head base --branch-label tenants',
-                 'ragrev revision -m "sync models" --autogenerate   # from the declared state ([ragrev] models)'],
-    "merge": ['ragrev merge -m "merge main" heads    # after git merge stopped on revisions/ragrev.sum'],
-    "heads": ["ragrev heads -v", "ragrev heads --json"],
-    "branches": ["ragrev branches -v"],
-    "history": ["ragrev history -i                # mark where each store is",
-                "ragrev history -r base:head -v",
-                "ragrev history -r -3: --json     # the last three revisions"],
-    "show": ["ragrev show head", "ragrev show 3f2a          # a unique prefix is enough"],
-    "upgrade": ["ragrev upgrade --plan             # every step that would run; nothing changes",
-                "ragrev upgrade head",
-                "ragrev upgrade +1 --store docs    # one revision, one store",
-                "ragrev upgrade head --json -q     # for scripts: JSON result, no progress"],
-    "downgrade": ["ragrev downgrade -1 --plan",
-                  "ragrev downgrade -1               # one revision back, derived from the inverses",
-                  "ragrev downgrade base             # every store back to nothing (drops go to the trash)"],
-    "current": ["ragrev current", "ragrev current -v --store vectors", "ragrev current --json"],
-    "stamp": ["ragrev stamp head --store meta   # the store is already there: record it",
-              "ragrev stamp base --purge        # forget versions and journal, change no data"],
-    "purge": ["ragrev purge --older-than 30d", "ragrev purge --store vectors"],
-    "check": ["ragrev check                     # graph, ragrev.sum and lint; exit 4 on findings",
-              "ragrev check --stores            # also compare applied revisions in every store",
-              "ragrev check --json"],
-    "review": ["ragrev review --base origin/main > review.md",
-               "ragrev review --base main --format json"],
-    "state": ["ragrev state                         # what head implies, per store; touches no store",
-              "ragrev state 9a1f6b3e8c42 --store vectors --json"],
-    "drift": ["ragrev drift                         # each live store against its version's state; exit 4 on drift",
-              "ragrev drift --markdown > drift.md",
-              "ragrev drift --record-counts         # the counts read now become the baseline"],
-    "report": ["ragrev report                        # report.html: versions, runs, steps, gates, archives",
-               "ragrev report -o - --store docs > docs.html",
-               "ragrev report --format github        # in GitHub Actions, with annotations"],
-    "repair": ["ragrev repair                        # accept edited applied revisions, forget failed runs of deleted ones",
-               "ragrev repair --store docs --json"],
-    "hash": ["ragrev hash                      # after an edit to a revision you mean to keep"],
-}
 
 
 class _WithExamples:

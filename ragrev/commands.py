@@ -297,11 +297,12 @@ def current(config: Config, store_names=None) -> list[dict]:
 
     Each store's version table and journal are read from the store itself.
     With stores of several kinds, each kind but one is read by a forked
-    child process (see :func:`_forked`) while this process reads the rest:
+    child process (see :func:`ragrev.forking.forked`) while this process reads the rest:
     importing and starting the drivers (the Milvus client and Milvus Lite
     most of all) is CPU work that threads would run one at a time."""
     import os
 
+    from ragrev.forking import collect, forked
     from ragrev.runner import Runner
     from ragrev.stores import connects_in_main_thread
 
@@ -341,13 +342,13 @@ def current(config: Config, store_names=None) -> list[dict]:
         # directory is served by one process); with none, the last kind does
         here = {k for k, names in kinds.items() if any(connects_in_main_thread(config.store(n)) for n in names)}
         aside = [names for k, names in kinds.items() if k not in here][:len(kinds) - 1]
-        children = _forked(aside, in_child)
+        children = forked(aside, in_child)
         try:
             rows = rows_of([n for n in runner.store_names if not any(n in names for names in children)])
         except BaseException:
-            _collect(children, stop=True)
+            collect(children, stop=True)
             raise
-        rows.update(_collect(children))
+        rows.update(collect(children))
         rows = [rows[n] if n in rows else rows_of([n])[n] for n in runner.store_names]  # a child that died
     all_heads = {tuple(sorted(r["heads"])) for r in rows}
     if len(all_heads) > 1:
@@ -395,104 +396,6 @@ def _current_row(runner, name: str, order: list) -> dict:
         row.setdefault("half_applied", []).append(
             {"revision": rev, "direction": st.direction, "steps_done": done, "error": st.run.get("error")})
     return row
-
-
-def _forked(groups: list, work) -> dict:
-    """Run ``work(group)`` for each of ``groups`` (tuples of store names) in
-    a forked child process (on Linux, while this process runs no other
-    thread: forking is safe then; elsewhere nothing is forked and the caller
-    does the work itself). Returns ``{group: (pid, read end of its pipe)}``
-    for :func:`_collect`; ``work`` returns picklable data and closes what
-    it opened."""
-    import os
-    import sys
-    import threading
-
-    if not groups or not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return {}
-    children = {}
-    for group in groups:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns (no atexit hook of the parent runs)
-            try:
-                os.close(r)
-                _child(group, work, w)
-            finally:
-                os._exit(0)
-        os.close(w)
-        children[tuple(group)] = (pid, r)
-    return children
-
-
-def _child(group, work, fd: int) -> None:
-    import os
-    import pickle
-
-    try:
-        payload = ("rows", work(list(group)))
-    except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
-        payload = ("error", (type(e), e.args, dict(vars(e))))
-        try:
-            pickle.dumps(payload)
-        except Exception:
-            from ragrev.errors import RagrevError
-
-            payload = ("error", (RagrevError, (str(e),), {"message": str(e), "data": {}}))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pickle.dumps(payload))
-    except OSError:  # the parent stopped listening
-        pass
-
-
-def _collect(children: dict, stop: bool = False) -> dict:
-    """The rows of :func:`_forked`'s children, each waited for (after a
-    SIGINT when ``stop``: the caller failed); raises the first child's
-    error. A child that said nothing (killed) is left out."""
-    import os
-    import pickle
-    import signal
-
-    rows, error = {}, None
-    waiting = {pid for pid, _ in children.values()}
-    for pid, r in children.values():
-        if stop:
-            os.kill(pid, signal.SIGINT)
-        try:
-            with os.fdopen(r, "rb") as f:
-                data = f.read()
-        except BaseException:  # Ctrl-C while waiting: stop the children still running, wait for them
-            for other in waiting:
-                os.kill(other, signal.SIGINT)
-                _wait(other)
-            raise
-        _wait(pid)
-        waiting.discard(pid)
-        if stop or not data:
-            continue
-        kind, value = pickle.loads(data)
-        if kind == "rows":
-            rows.update(value)
-        elif error is None:
-            cls, args, state = value
-            error = cls.__new__(cls)
-            error.args = args
-            error.__dict__.update(state)
-    if error is not None:
-        raise error
-    return rows
-
-
-def _wait(pid: int) -> None:
-    import os
-
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _parent_target(graph: RevisionMap, rev: str) -> str:

@@ -308,11 +308,13 @@ class RevisionPlan:
         })
         #: the checksum the previous release computed for these operations (None when the same):
         #: a revision applied then is not "edited" because its operations were renamed since
-        former = sha256_json({
-            "up": [o.former_normalized() for o in self.up],
-            "down": None if self.down is None else [o.former_normalized() for o in self.down],
-        })
-        self.former_checksum = former if former != self.checksum else None
+        self.former_checksum = None
+        if any(o.renamed or o.old_names or o.added or o.former_keys for o in self.up + (self.down or [])):
+            former = sha256_json({
+                "up": [o.former_normalized() for o in self.up],
+                "down": None if self.down is None else [o.former_normalized() for o in self.down],
+            })
+            self.former_checksum = former if former != self.checksum else None
 
     def matches(self, checksum: str | None) -> bool:
         """True when ``checksum`` (a journal's) is this plan's, now or as the previous release computed it."""

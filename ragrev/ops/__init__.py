@@ -199,7 +199,13 @@ class Operation:
                 "params": normalize(params)}
 
     def digest(self) -> str:
-        return sha256_json(self.normalized())[:16]
+        """A short hash of :meth:`normalized` (the journal's step identity). Kept
+        once computed for a store: an operation does not change once recorded,
+        and a step's rows may be large (hashed once, not at every journal write)."""
+        cached = self.__dict__.get("_digest")
+        if cached is None or cached[0] != self.store:
+            cached = self.__dict__["_digest"] = (self.store, sha256_json(self.normalized())[:16])
+        return cached[1]
 
     def describe(self) -> str:
         """One line for plans and logs."""
@@ -259,9 +265,20 @@ class Operation:
 
 
 def short(value, limit: int = 60) -> str:
+    """``value`` in at most ``limit`` characters, for plans and logs. A large
+    container is not rendered whole (a revision may pass 20,000 rows: their
+    full ``repr`` cost seconds for every log line of the step)."""
     if callable(value):
         return getattr(value, "__name__", "<callable>")
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 50:
+        import reprlib
+
+        cut = reprlib.Repr()
+        cut.maxlist = cut.maxtuple = cut.maxdict = cut.maxset = cut.maxfrozenset = 3
+        cut.maxstring = cut.maxother = limit
+        text = cut.repr(value)
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -255,7 +255,18 @@ class DocumentOps(ChatArchives, StoreNamespace):
         return self._op('drop_field', {'collection': collection, 'field': field})
 
     @operation_method
-    def aggregate_into(self, collection: str, pipeline: list, into: str, filter: dict | None = None):
+    def aggregate_into(
+        self,
+        collection: str,
+        pipeline: list,
+        into: str,
+        filter: dict | None = None,
+        catch_up: bool | str | None = None,
+        tombstone: str | None = None,
+        catch_up_threshold: int = 100,
+        catch_up_rounds: int = 10,
+        catch_up_skew: float = 1.0,
+    ):
         """Run ``pipeline`` over ``collection`` on the server into the new
         collection ``into`` (see :mod:`ragrev.ops.document_pipeline`).
         """
@@ -264,4 +275,9 @@ class DocumentOps(ChatArchives, StoreNamespace):
             'pipeline': pipeline,
             'into': into,
             'filter': filter,
+            'catch_up': catch_up,
+            'tombstone': tombstone,
+            'catch_up_threshold': catch_up_threshold,
+            'catch_up_rounds': catch_up_rounds,
+            'catch_up_skew': catch_up_skew,
         })
