@@ -1,5 +1,6 @@
-"""The layout of the vector drivers (issue 14): no module over ~600 lines and
-no import cycle through the Milvus or pgvector driver or the Store protocol.
+"""The package's layout (issue 14): no import cycle anywhere in ``ragrev``,
+no driver module over 600 lines, no module at all over ~650, pgvector's
+driver within the 700 lines the docs state.
 
 Cycles are found over the imports at module level (inside functions an
 import runs when called, after every module is loaded), as strongly
@@ -12,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKED = ("ragrev.drivers.milvus", "ragrev.drivers.pgvector", "ragrev.stores")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _modules() -> dict[str, Path]:
@@ -69,21 +69,17 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _checked(name: str) -> bool:
-    return any(name == c or name.startswith(c + ".") for c in CHECKED)
-
-
-def test_no_import_cycle_through_the_vector_drivers_or_the_store_protocol():
+def test_no_import_cycle_in_the_package():
     mods = _modules()
     graph = {m: _imports(p, mods) - {m} for m, p in mods.items()}
-    assert [c for c in _cycles(graph) if any(_checked(m) for m in c)] == []
+    assert _cycles(graph) == []
 
 
 def test_the_check_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("package", ["milvus", "pgvector"])
+@pytest.mark.parametrize("package", ["milvus", "mongo", "sql", "pgvector"])
 def test_no_driver_module_over_600_lines(package):
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "ragrev" / "drivers" / package).glob("*.py")}
     assert {n: s for n, s in sizes.items() if s > 600} == {}
@@ -93,3 +89,9 @@ def test_pgvector_is_at_most_700_lines_as_docs_say():
     total = sum(len(p.read_text().splitlines()) for p in (ROOT / "ragrev" / "drivers" / "pgvector").glob("*.py"))
     assert total <= 700
     assert f"**{total} lines**" in (ROOT / "docs" / "drivers.md").read_text()
+    assert f"{total} lines of driver code" in (ROOT / "README.md").read_text()
+
+
+def test_no_module_over_about_600_lines():
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in (ROOT / "ragrev").rglob("*.py")}
+    assert {n: s for n, s in sizes.items() if s > 650} == {}
