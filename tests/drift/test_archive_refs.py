@@ -16,7 +16,7 @@ import datetime as dt
 def upgrade(op):
     op.docs.create_collection("conversations")
     old = dt.datetime(2024, 1, 5, tzinfo=dt.timezone.utc)
-    op.docs.insert_many("conversations", [
+    op.docs.insert("conversations", [
         {"_id": f"m{s}-{i}", "session_id": f"s{s}", "seq": i, "ts": old + dt.timedelta(days=s, minutes=i),
          "role": "user", "content": f"hello {s} {i}"} for s in range(6) for i in range(3)])
     op.docs.chats("conversations", seq_key="seq").archive(older_than="30d", to="file://./cold")

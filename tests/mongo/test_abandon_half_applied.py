@@ -20,7 +20,7 @@ def words(doc):
 
 def upgrade(op):
     op.docs.create_index("items", "body")
-    op.docs.add_field("items", "words", fn=words, batch_size=50)
+    op.docs.add_field("items", "words", fill=words, batch_size=50)
     op.docs.drop_field("items", "n")
 '''
 

@@ -247,9 +247,9 @@ def test_downgrade_of_a_load_skips_deleting_rows_from_the_collection_it_drops(mo
     the loaded documents one batch at a time (a step made moot by the drop)."""
     p = mongo_project()
     p.add("r1", None, "def upgrade(op):\n    op.docs.create_collection('loaded')\n"
-                      "    op.docs.insert_many('loaded', [{'_id': i, 'n': i} for i in range(50)], batch_size=7)\n"
+                      "    op.docs.insert('loaded', [{'_id': i, 'n': i} for i in range(50)], batch_size=7)\n"
                       "    op.docs.create_collection('kept')\n")
-    p.add("r2", "r1", "def upgrade(op):\n    op.docs.insert_many('kept', [{'_id': i} for i in range(5)])\n")
+    p.add("r2", "r1", "def upgrade(op):\n    op.docs.insert('kept', [{'_id': i} for i in range(5)])\n")
     p.cli("upgrade", "head", "-q")
     db.kept.insert_one({"_id": "theirs"})
     plan = p.cli("downgrade", "base", "--plan").output

@@ -11,7 +11,7 @@ from tests.helpers.mongo import indexes_of, raw_docs, validator_of
 
 STEPS = {
     "add_field default": "op.docs.add_field('items', 'lang', default='en')",
-    "add_field fn": "op.docs.add_field('items', 'lang', fn=lambda d: 'en')",
+    "add_field fn": "op.docs.add_field('items', 'lang', fill=lambda d: 'en')",
     "drop_field": "op.docs.drop_field('items', 'nope')",
     "rename_field": "op.docs.rename_field('items', 'nope', 'other')",
     "transform": "op.docs.transform('items', lambda d: d, inverse=lambda d: d)",

@@ -18,7 +18,7 @@ def docs():
 
 
 def upgrade(op):
-    op.docs.insert_many("items", docs, batch_size=100)
+    op.docs.insert("items", docs, batch_size=100)
 """,
     "insert_many, SystemExit": """
 def docs():
@@ -28,7 +28,7 @@ def docs():
 
 
 def upgrade(op):
-    op.docs.insert_many("items", docs, batch_size=100)
+    op.docs.insert("items", docs, batch_size=100)
 """,
     "add_field": """
 def value(doc):
@@ -38,7 +38,7 @@ def value(doc):
 
 
 def upgrade(op):
-    op.docs.add_field("items", "double", fn=value, batch_size=100)
+    op.docs.add_field("items", "double", fill=value, batch_size=100)
 """,
     "transform": """
 def bump(doc):
@@ -65,7 +65,7 @@ def snapshot(db):
 def test_the_revert_of_a_failed_revision_removes_what_its_failed_step_wrote(mongo_project, db, kind):
     p = mongo_project()
     p.add("r1", None, "def upgrade(op):\n    op.docs.create_collection('items')\n"
-                      "    op.docs.insert_many('items', [{'_id': i, 'n': i} for i in range(300)])\n")
+                      "    op.docs.insert('items', [{'_id': i, 'n': i} for i in range(300)])\n")
     p.add("r2", "r1", FAILING[kind])
     p.cli("upgrade", "r1", "-q")
     before = snapshot(db)

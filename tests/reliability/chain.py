@@ -150,7 +150,7 @@ REVISIONS = {
 
         def upgrade(op):
             op.docs.transform("documents", shout, inverse=hush, batch_size=100)
-            op.docs.add_field("documents", "words", fn=words, batch_size=100)
+            op.docs.add_field("documents", "words", fill=words, batch_size=100)
             op.docs.set_schema("documents", SCHEMA)
             op.vectors.copy("chunks", "chunks_backup", batch_size=500)
             op.meta.create_index("ix_sources_lang", "sources", ["lang"])

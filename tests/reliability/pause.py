@@ -120,7 +120,7 @@ class Target:
 
         if self.kind == "mongo":
             put("p0", None, "def upgrade(op):\n    op.docs.create_collection('items')\n"
-                            f"    op.docs.insert_many('items', [{{'_id': i, 'n': i}} for i in range({ROWS})])\n")
+                            f"    op.docs.insert('items', [{{'_id': i, 'n': i}} for i in range({ROWS})])\n")
             body = MONGO_REV
         elif self.kind == "milvus":
             put("p0", None, 'def upgrade(op):\n    op.vectors.create_collection("items", fields=[\n'
