@@ -348,6 +348,8 @@ def current(config: Config, store_names=None) -> list[dict]:
         except BaseException:
             collect(children, stop=True)
             raise
+        if children:  # done with this process's stores: their drivers wind down (pymongo's threads take up to
+            runner.close()  # half a second to end, and the exit waits for them) while the children finish
         rows.update(collect(children))
         rows = [rows[n] if n in rows else rows_of([n])[n] for n in runner.store_names]  # a child that died
     all_heads = {tuple(sorted(r["heads"])) for r in rows}
