@@ -80,8 +80,10 @@ def _applied_once(harness, config) -> None:
         assert {r["outcome"] for r in runs} == {"done"}
 
 
-#: second-runner start offsets (seconds): at once, while the first plans, and well into its steps
-OFFSETS = (0.2, 1.5, 4.0, 6.0)
+#: second-runner start offsets: at once and while the first plans (seconds), and well into its
+#: steps (fractions of the reference upgrade's duration, so they land inside the run whatever the
+#: chain's size and the machine's load)
+OFFSETS = (0.2, 1.5, 0.3, 0.5)
 
 
 @pytest.mark.slow
@@ -92,7 +94,8 @@ def test_a_runner_that_waits_for_the_lock_never_crashes(harness, index):
     before the fix it crashed with a pymongo ServerSelectionTimeoutError
     (exit 1) when the first runner, owner of the embedded SecantusDB it
     shared, stopped the server at exit."""
-    offset = OFFSETS[index] + round(random.Random(f"wait:{index}").uniform(0.0, 0.2), 3)
+    base = OFFSETS[index] if index < 2 else OFFSETS[index] * harness.reference.seconds
+    offset = round(base, 3) + round(random.Random(f"wait:{index}").uniform(0.0, 0.2), 3)
     results, config = race(harness, index, offset, lock_timeout="300s", name="wait")
     for code, pid, lines, waits in results:
         assert code in (0, 3), f"runner {pid} exited {code} (offset {offset}s): {lines}"
