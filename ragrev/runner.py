@@ -114,12 +114,15 @@ class Runner:
         from concurrent.futures import ThreadPoolExecutor
 
         here = [n for n in todo if connects_in_main_thread(self.config.store(n))]
+        # the drivers are imported here, one after the other: two threads importing one C extension
+        # at once (numpy, under pymilvus and another driver) can find it half initialized
+        made = {n: self._make(n) for n in todo}
         results: dict = {}
         with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="ragrev-open") as pool:
-            futures = {n: pool.submit(self._connect, n) for n in todo if n not in here}
+            futures = {n: pool.submit(self._connect, n, made[n]) for n in todo if n not in here}
             for n in here:
                 try:
-                    results[n] = self._connect(n)
+                    results[n] = self._connect(n, made[n])
                 except BaseException as e:  # noqa: BLE001 - raised below
                     results[n] = e
         error = None
@@ -134,10 +137,15 @@ class Runner:
         if error is not None:
             raise error
 
-    def _connect(self, name: str):
+    def _make(self, name: str):
+        """The (unconnected) store ``name``: its driver is imported now."""
         store = open_store(self.config.store(name))
         if "lock_timeout" not in store.config.options:  # stores that wait inside connect (Milvus Lite)
             store.lock_timeout = self.config.lock_timeout
+        return store
+
+    def _connect(self, name: str, store=None):
+        store = store if store is not None else self._make(name)
         store.connect()
         return store
 
