@@ -99,6 +99,9 @@ class Fence:
     confirmed: float
     #: why the lease is lost, once known (the next write must not happen)
     lost: str | None = None
+    #: the run is letting the lease go: a renewal still in flight must not write it again
+    #: (on a store without compare-and-set it would overwrite the next runner's claim)
+    released: bool = False
 
     def confirm(self, sent: float) -> None:
         self.confirmed = max(self.confirmed, sent)
@@ -183,7 +186,7 @@ class Leases:
         interval = max(self.lease / 3.0, 0.05)
         while not self._stop.wait(interval):
             fence = store.fence
-            if fence is None or fence.lost is not None or store.renewal_blocked():
+            if fence is None or fence.lost is not None or fence.released or store.renewal_blocked():
                 continue
             sent = self.clock()
             try:
@@ -196,6 +199,9 @@ class Leases:
                 fence.confirm(sent)
 
     def release(self) -> None:
+        for store in self.held:
+            if store.fence is not None:
+                store.fence.released = True
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)

@@ -353,6 +353,8 @@ class MilvusConnection(Store):
         row = self._lock_row()
         if row is None or (row["owner"], row["token"]) != (fence.owner, fence.token) or not row["expires"]:
             return took_over(row and row["owner"], utc(row and row["taken"]), released=bool(row) and not row["expires"])
+        if fence.released:  # the run let the lease go while this renewal read: writing would take it back
+            return None
         now = time.time()
         self._lock_write(fence.owner, fence.token, row["taken"] or now, now + fence.lease)
         return None
