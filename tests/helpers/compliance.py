@@ -26,6 +26,8 @@ import re
 
 import sqlalchemy as sa
 
+from tests.helpers.sql import user_tables
+
 #: how a soft-dropped object is named in every store (docs/concepts.md, "trash")
 TRASH = re.compile(r"ragrev_trash_\d+_(.+)")
 
@@ -202,20 +204,9 @@ def digest(value) -> str:
 # --- readers: the store's content (ragrev's own objects and the trash aside), its trash, its lease ----------
 
 def sql_content(url: str) -> dict:
-    engine = sa.create_engine(url)
-    out = {}
-    with engine.connect() as c:
-        insp = sa.inspect(c)
-        for t in sorted(insp.get_table_names()):
-            if t.startswith("ragrev_"):
-                continue
-            cols = sorted((col["name"], str(col["type"]), col["nullable"]) for col in insp.get_columns(t))
-            idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))
-            table = sa.table(t, *[sa.column(col[0]) for col in cols])
-            rows = sorted(json.dumps(dict(r), sort_keys=True, default=str) for r in c.execute(sa.select(table)).mappings())
-            out[t] = {"columns": cols, "indexes": idx, "rows": rows}
-    engine.dispose()
-    return out
+    return {t: {"columns": cols, "indexes": idx,
+                "rows": sorted(json.dumps(dict(r), sort_keys=True, default=str) for r in rows)}
+            for t, cols, idx, rows in user_tables(url)}
 
 
 def sql_names(url: str) -> list[str]:

@@ -8,23 +8,34 @@ import time
 import sqlalchemy as sa
 
 
-def snapshot(url: str) -> dict:
-    """The user's schema (reflected) and a hash of every table's rows; ragrev's own tables excluded.
-    Column order does not count: a restored column comes back at the end of its table (as in Alembic)."""
+def user_tables(url: str):
+    """``(table, columns, indexes, rows)`` for each of the user's tables (ragrev's own
+    left out), reflected: columns and indexes sorted, rows as mappings in the
+    database's order. Column order does not count: a restored column comes back
+    at the end of its table (as in Alembic)."""
     engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            insp = sa.inspect(c)
+            for t in sorted(insp.get_table_names()):
+                if t.startswith("ragrev_"):
+                    continue
+                cols = sorted((col["name"], str(col["type"]), col["nullable"]) for col in insp.get_columns(t))
+                idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))
+                table = sa.table(t, *[sa.column(col["name"]) for col in insp.get_columns(t)])
+                yield t, cols, idx, list(c.execute(sa.select(table)).mappings())
+    finally:
+        engine.dispose()
+
+
+def snapshot(url: str) -> dict:
+    """The user's schema (reflected) and a hash of every table's rows; ragrev's own tables excluded
+    (see :func:`user_tables`)."""
     out = {}
-    with engine.connect() as c:
-        insp = sa.inspect(c)
-        for t in sorted(insp.get_table_names()):
-            if t.startswith("ragrev_"):
-                continue
-            cols = sorted((col["name"], str(col["type"]), col["nullable"]) for col in insp.get_columns(t))
-            idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))
-            table = sa.table(t, *[sa.column(col["name"]) for col in insp.get_columns(t)])
-            rows = [sorted(r.items()) for r in c.execute(sa.select(table)).mappings()]
-            digest = hashlib.sha256(json.dumps(sorted(map(repr, rows))).encode()).hexdigest()
-            out[t] = {"columns": cols, "indexes": idx, "rows": digest, "count": len(rows)}
-    engine.dispose()
+    for t, cols, idx, mappings in user_tables(url):
+        rows = [sorted(r.items()) for r in mappings]
+        digest = hashlib.sha256(json.dumps(sorted(map(repr, rows))).encode()).hexdigest()
+        out[t] = {"columns": cols, "indexes": idx, "rows": digest, "count": len(rows)}
     return out
 
 
