@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 from ragrev.errors import OperationError
 from ragrev.ops import Operation
+from ragrev.stores import TRASH_PREFIX
 from ragrev.ops.document_schema import DocState, check_schema, to_mongo_schema
 
 KIND = "mongo"
-TRASH_PREFIX = "ragrev_trash_"
 LEVELS = ("strict", "moderate", "off")
 ACTIONS = ("error", "warn", "errorAndLog")
 

@@ -28,6 +28,7 @@ from alembic.runtime.migration import MigrationContext
 
 from ragrev.errors import Irreversible
 from ragrev.ops import Operation, register
+from ragrev.stores import TRASH_PREFIX
 
 #: Alembic op class -> the name a revision calls it by
 _NAMES = {
@@ -39,7 +40,6 @@ _NAMES = {
     aops.CreatePrimaryKeyOp: "create_primary_key", aops.CreateCheckConstraintOp: "create_check_constraint",
 }
 
-TRASH_PREFIX = "ragrev_trash_"
 
 
 _RENDER_CONTEXT = None

@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 from ragrev.errors import Irreversible, OperationError
 from ragrev.ops import Operation
+from ragrev.stores import TRASH_PREFIX
 
 KIND = "milvus"  # the reference driver's store kind
 FAMILY = "vector"
-TRASH_PREFIX = "ragrev_trash_"
 RESERVED_PREFIX = "ragrev_"
 
 SCALAR_TYPES = frozenset({"BOOL", "INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE", "VARCHAR", "JSON",

@@ -31,6 +31,7 @@ from ragrev.drivers.milvus.client import (  # noqa: F401 (re-exported: contracts
 )
 from ragrev.drivers.milvus.schema import MilvusSchema
 from ragrev.ops.vector import RESERVED_PREFIX, TRASH_PREFIX, MilvusOp  # noqa: F401 (RESERVED_PREFIX: re-exported for drift)
+from ragrev.stores import trash_age
 
 
 class MilvusStore(MilvusSchema):
@@ -57,8 +58,8 @@ class MilvusStore(MilvusSchema):
         for name in self.c.list_collections():
             if not name.startswith(TRASH_PREFIX):
                 continue
-            stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
-            if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
+            age = trash_age(name, now)
+            if older_than is not None and age is not None and age < older_than:
                 continue
             self.c.drop_collection(name)
             dropped.append(name)

@@ -40,7 +40,7 @@ from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
-from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, trash_name  # noqa: F401
+from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, trash_age, trash_name  # noqa: F401
 
 import sqlalchemy as sa
 from alembic.operations import Operations
@@ -402,8 +402,8 @@ class SqlStore(Store):
             for name in sa.inspect(self.conn).get_table_names():
                 if not name.startswith(TRASH_PREFIX):
                     continue
-                stamp = name[len(TRASH_PREFIX):].split("_", 1)[0]
-                if older_than is not None and stamp.isdigit() and now - int(stamp) < older_than:
+                age = trash_age(name, now)
+                if older_than is not None and age is not None and age < older_than:
                     continue
                 self.operations().drop_table(name)
                 dropped.append(name)
