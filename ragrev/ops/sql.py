@@ -17,11 +17,11 @@ Inverses: Alembic's own ``reverse()`` where it has one; ``drop_table`` is soft
 """
 from __future__ import annotations
 
+import re
 import textwrap
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-from alembic.autogenerate import render_python_code
 from alembic.operations import BatchOperations, Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
@@ -42,35 +42,69 @@ _NAMES = {
 
 
 
-_RENDER_CONTEXT = None
+_RENDER_CONTEXTS: dict = {}
 
 
-def _render_context():
-    """The dialect-neutral ``MigrationContext`` Alembic renders with (the one
-    ``render_python_code`` would otherwise configure anew on every call: that
-    was most of the cost of planning a large revision)."""
-    global _RENDER_CONTEXT
-    if _RENDER_CONTEXT is None:
+def _autogen_context(batch: bool):
+    """Alembic's render state, made once per process and per style (plain or
+    batch) on a dialect-neutral ``MigrationContext``: ``render_python_code``
+    builds both anew on every call, which was a fifth of the cost of
+    planning a large revision. Alembic's rendering reads these contexts'
+    options and does not keep anything of one render for the next (the
+    batch flag is set and reset around a batch block)."""
+    ctx = _RENDER_CONTEXTS.get(batch)
+    if ctx is None:
+        from alembic.autogenerate.api import AutogenContext
         from sqlalchemy.engine.default import DefaultDialect
 
-        _RENDER_CONTEXT = MigrationContext.configure(dialect=DefaultDialect())
-    return _RENDER_CONTEXT
+        opts = {"sqlalchemy_module_prefix": "sa.", "alembic_module_prefix": "op.", "render_item": None,
+                "render_as_batch": batch, "user_module_prefix": None}
+        ctx = _RENDER_CONTEXTS[batch] = AutogenContext(MigrationContext.configure(dialect=DefaultDialect()),
+                                                       opts=opts)
+    ctx.imports = set()
+    return ctx
 
 
 def render(mops, batch_table: str | None = None) -> str:
-    """Alembic's rendering of operations as Python code, without its banner."""
+    """Alembic's rendering of operations as Python code, without its banner
+    (what ``alembic.autogenerate.render_python_code`` returns, on a reused
+    context)."""
+    from alembic.autogenerate import render as arender
+
     if batch_table is not None:
         container = aops.UpgradeOps(ops=[aops.ModifyTableOps(batch_table, list(mops))])
-        code = render_python_code(container, render_as_batch=True, migration_context=_render_context())
     else:
-        code = render_python_code(aops.UpgradeOps(ops=list(mops)), migration_context=_render_context())
+        container = aops.UpgradeOps(ops=list(mops))
+    code = arender._indent(arender._render_cmd_body(container, _autogen_context(batch_table is not None)))
     lines = [ln for ln in code.splitlines() if not ln.strip().startswith("# ###")]
     return textwrap.dedent("\n".join(lines)).strip()
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _plain_index(mop) -> str | None:
+    """``create_index`` on plain column names, as Alembic renders it, without
+    building the SQLAlchemy ``Table`` and ``Index`` Alembic's renderer makes
+    for it (half the cost of rendering a large revision's indexes); None for
+    any other form (a schema, expressions, dialect options, quoted names),
+    which Alembic renders. ``tests/sql/test_render.py`` checks both agree."""
+    if (type(mop) is not aops.CreateIndexOp or mop.schema is not None or mop.kw or mop.if_not_exists is not None
+            or mop.unique not in (None, False, True)):
+        return None
+    names = [mop.index_name, mop.table_name, *mop.columns]
+    if not all(type(n) is str and _IDENT.match(n) for n in names):
+        return None
+    cols = ", ".join(repr(c) for c in mop.columns)
+    return f"op.create_index({mop.index_name!r}, {mop.table_name!r}, [{cols}], unique={bool(mop.unique)!r})"
 
 
 def _render_one(mop) -> str:
     if isinstance(mop, aops.BulkInsertOp):  # not renderable by Alembic
         return f"op.bulk_insert({mop.table.name!r}, {mop.rows!r})"
+    fast = _plain_index(mop)
+    if fast is not None:
+        return fast
     try:
         return render([mop])
     except Exception:  # an op Alembic cannot render: fall back to its attributes
