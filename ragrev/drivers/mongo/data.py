@@ -217,7 +217,10 @@ def insert(store, op, ctx):
         record = trash.find_one({"_id": seq}) if replay else None  # written before a crash: this batch is a replay
         replay = False
         ours = {_key(i) for i in record["ids"]} if record else set()
-        missing, already = _not_there(op, coll, docs, ours)
+        # the _ids this run generates are new (its start time, trash name and stream position): only the
+        # ones the documents carry can be taken already, or any on a replay
+        given = docs if record else [d for d, b in zip(docs, batch) if d is b]
+        missing, already = _not_there(op, coll, docs, ours, given)
         ctx.fence()
         if record is None:
             trash.insert_one({"_id": seq, "ids": [d["_id"] for d in missing], "pos": pos + len(batch)})
@@ -225,7 +228,7 @@ def insert(store, op, ctx):
             extra = [d["_id"] for d in missing if _key(d["_id"]) not in ours]
             if extra:
                 trash.update_one({"_id": seq}, {"$push": {"ids": {"$each": extra}}})
-        _insert(op, coll, missing)
+        _insert(op, coll, missing, trash, seq)
         pos += len(batch)
         done += len(missing) + already
         ctx.checkpoint({**tok, "seq": seq, "pos": pos}, done)
@@ -267,19 +270,23 @@ def _with_id(op, make_id, position: int, doc) -> dict:
     return {"_id": make_id(position), **doc}
 
 
-def _not_there(op, coll, docs, ours) -> tuple[list, int]:
+def _not_there(op, coll, docs, ours, given) -> tuple[list, int]:
     """The documents of a batch not in ``coll`` yet (repeats within the batch
     dropped), and how many are there already from this batch's interrupted
     run (``ours``). Fails when an ``_id`` is taken by other content (the
     collection's, or an earlier document's of the batch). One look-up of the
-    batch's ids (ids only); documents are compared as stored only where an
-    ``_id`` is there already or repeats."""
-    codec = coll.codec_options
-    keys = [_key(d["_id"]) for d in docs]
-    there = {_key(d["_id"]) for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})}
-    repeated = len(set(keys)) < len(keys)
-    if not there and not repeated:
+    ``given`` documents' ids (ids only; none when all ids are generated);
+    documents are compared as stored only where an ``_id`` is there already
+    or repeats."""
+    if not given:
         return docs, 0
+    codec = coll.codec_options
+    keys = [_key(d["_id"]) for d in given]
+    there = {_key(d["_id"]) for d in coll.find({"_id": {"$in": [d["_id"] for d in given]}}, {"_id": 1})}
+    if not there and len(set(keys)) == len(keys):
+        return docs, 0
+    keys = [_key(d["_id"]) for d in docs] if given is not docs else keys
+    repeated = len(set(keys)) < len(keys)
     existing = {_key(d["_id"]): d for d in coll.find({"_id": {"$in": [d["_id"] for d in docs
                                                                     if _key(d["_id"]) in there]}})} if there else {}
     missing, seen, clash, already = [], {}, [], 0
@@ -306,7 +313,7 @@ def _not_there(op, coll, docs, ours) -> tuple[list, int]:
     return missing, already
 
 
-def _insert(op, coll, docs) -> None:
+def _insert(op, coll, docs, trash, seq) -> None:
     if not docs:
         return
     try:
@@ -315,6 +322,9 @@ def _insert(op, coll, docs) -> None:
         errors = e.details.get("writeErrors") or [{}]
         first = errors[0]
         doc = first.get("op") or {}
+        failed = [docs[err["index"]]["_id"] for err in errors if "index" in err]
+        if failed:  # not inserted, maybe someone else's (a concurrent writer): not ours to delete
+            trash.update_one({"_id": seq}, {"$pull": {"ids": {"$in": failed}}})
         raise _fail(op, f"{len(errors)} insert(s) failed, first: _id {doc.get('_id')!r}: {first.get('errmsg')}") from None
 
 
