@@ -126,11 +126,14 @@ class RemoveAddedField(_FieldFromTrash):
 class RenameField(DocumentOp):
     """Rename a field in every document that has it, with MongoDB's
     ``$rename`` (one update on the server): the field moves to the end of its
-    object, as ``$rename`` moves it. ``keep_order=True`` keeps its position
-    instead (when old and new names share a parent), with an update pipeline
-    that rewrites each document (slower); the inverse then restores documents
-    byte for byte. Fails, changing nothing, when a document already has
-    ``new_name`` (a read that stops at the first such document comes first)."""
+    object, as ``$rename`` moves it; the default, as MongoDB's own rename
+    behaves and queries do not depend on field order. ``keep_order=True``
+    keeps its position instead (when old and new names share a parent), with
+    an update pipeline that rewrites each document (slower); the inverse then
+    restores documents byte for byte. Documents with an array on the way to
+    the field are left alone. Fails, changing nothing, when a document
+    already has ``new_name`` (a read that stops at the first such document
+    comes first)."""
 
     name: ClassVar[str] = "rename_field"
     data_step: ClassVar[bool] = True

@@ -168,3 +168,11 @@ def test_add_default_journaled_by_the_previous_release_resumes_and_undoes_by_ids
     assert inverse.default is m.MISSING
     run_op(store, inverse)
     assert raw_docs(docs) == raw
+
+
+@pytest.mark.parametrize("keep_order", [False, True])
+def test_rename_inside_objects_leaves_documents_with_an_array_on_the_way_alone(store, db, docs, keep_order):
+    docs.insert_one({"_id": 200, "body": [{"text": "in an array"}, {"text": "too"}]})
+    rows, _ = run_op(store, m.RenameField("docs", "body.text", "body.plain", keep_order=keep_order))
+    assert docs.find_one({"_id": 200})["body"] == [{"text": "in an array"}, {"text": "too"}]
+    assert docs.find_one({"_id": 4})["body"]["plain"] == "xxxx" and "text" not in docs.find_one({"_id": 4})["body"]

@@ -22,6 +22,12 @@ def _split(path: str) -> tuple[str, str]:
     return parent, leaf
 
 
+def _prefixes(path: str) -> list[str]:
+    """``a.b.c`` -> ``a``, ``a.b``: the objects on the way to a field."""
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
 def _ref(parent: str) -> str:
     return f"${parent}" if parent else "$$ROOT"
 
@@ -166,12 +172,16 @@ def rename_field(store, op, ctx):
         ctx.captured["keep_order"] = tok["keep_order"]
         ctx.checkpoint(tok, 0)  # the form is journaled before the first write
     keep = ctx.captured["keep_order"] = tok["keep_order"]
-    if keep and parent_of(op.field) == parent_of(op.new_name):
-        update = rename_pipeline(op.field, op.new_name)
-    else:  # $rename (across objects, the field lands last in its new parent)
+    query = _exists(op.field)
+    if parent_of(op.field) != parent_of(op.new_name):  # the field lands last in its new parent
         update = {"$rename": {op.field: op.new_name}}
+    elif keep:
+        update = rename_pipeline(op.field, op.new_name)
+    else:  # documents with an array on the way are left alone, as the pipeline leaves them ($rename fails there)
+        update = {"$rename": {op.field: op.new_name}}
+        query = _and(query, *({p: {"$not": {"$type": "array"}}} for p in _prefixes(op.field)))
     try:
-        result = coll.update_many(_exists(op.field), update)
+        result = coll.update_many(query, update)
     except PyMongoError as e:
         raise _fail(op, f"update failed: {e}") from None
     return result.modified_count
