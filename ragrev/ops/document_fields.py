@@ -127,7 +127,8 @@ class RenameField(DocumentOp):
     """Rename a field in every document that has it, with MongoDB's
     ``$rename`` (one update on the server): the field moves to the end of its
     object, as ``$rename`` moves it; the default, as MongoDB's own rename
-    behaves and queries do not depend on field order. ``keep_order=True``
+    behaves (field order matters only to an exact match on a whole embedded
+    object). ``keep_order=True``
     keeps its position instead (when old and new names share a parent), with
     an update pipeline that rewrites each document (slower); the inverse then
     restores documents byte for byte. Documents with an array on the way to
