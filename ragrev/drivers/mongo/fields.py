@@ -1,7 +1,8 @@
 """How a MongoDB store applies the field operations (:mod:`ragrev.ops.document_fields`):
 ``add_field`` (``default=`` on the server, ``fill=`` in batches), ``rename_field``
-and ``drop_field`` as update pipelines that keep a field's position, and their
-inverses, which bring values back from the trash by in-place updates."""
+(``$rename``, or with ``keep_order`` an update pipeline keeping the field's
+position) and ``drop_field`` (a pipeline keeping positions for the inverse),
+and their inverses, which bring values back from the trash by in-place updates."""
 from __future__ import annotations
 
 from pymongo import UpdateOne
