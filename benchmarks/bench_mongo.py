@@ -7,21 +7,25 @@ rounds (who goes first alternates between rounds):
   before they are written) vs. the loop a person would write: one ``find``
   cursor in ``_id`` order, ``fn``, ``bulk_write`` of ``ReplaceOne`` per batch
   of the same size;
-- ``add_field(default=)`` (the ids of the documents it changes kept for the
-  inverse, then one ``update_many``) vs. that ``update_many``;
+- ``add_field(default=)`` (a read stopping at the first document that has
+  the field, then one ``update_many``; the ids of the documents it changes
+  are kept only when some document had the field) vs. that ``update_many``;
 - ``add_field(fill=)`` (batched, ids kept for the inverse) vs. the cursor loop
   with ``bulk_write`` of ``UpdateOne($set)``;
-- ``rename_field`` (a clash count, then an order-keeping pipeline update) vs.
+- ``rename_field`` (a read stopping at the first clash, then ``$rename``) vs.
   ``update_many($rename)``;
 - ``insert`` of new documents (ids recorded per batch for the inverse)
   vs. pymongo's ``insert_many`` per batch of the same size.
 
 Prints the median rows/s of each and the ratio ragrev / plain call (goal:
-at least 0.95). The server is ``--uri`` or ``$RAGREV_TEST_MONGO_URI`` when
+at least 0.95), for each of ``--sizes`` (default: ``--docs``); with
+``--rss``, each side also runs once more in a process of its own, and its
+peak RSS is printed (goal: at most the plain call's + 10 %). The server is ``--uri`` or ``$RAGREV_TEST_MONGO_URI`` when
 given, else a SecantusDB started as a separate process (as a production
 MongoDB would be; ``--embedded`` runs it inside this process instead).
 
-    python benchmarks/bench_mongo.py [--docs 20000] [--rounds 3] [--batch 1000]
+    python benchmarks/bench_mongo.py [--docs 20000 | --sizes 10000,100000] [--rounds 3] [--batch 1000]
+                                     [--only rename_field,insert] [--rss]
 """
 from __future__ import annotations
 
@@ -119,48 +123,67 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+NAMES = ("transform", "add_field(default=)", "add_field(fill=)", "rename_field", "insert")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=20000)
+    ap.add_argument("--sizes", help="comma-separated collection sizes, each measured in turn (default: --docs)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--only", help=f"comma-separated, of: {', '.join(NAMES)}")
+    ap.add_argument("--rss", action="store_true", help="also peak RSS of each side, in a process of its own")
     ap.add_argument("--uri", default=os.environ.get("RAGREV_TEST_MONGO_URI"))
     ap.add_argument("--embedded", action="store_true", help="run SecantusDB inside this process")
+    ap.add_argument("--worker", nargs=3, metavar=("SIDE", "TASK", "DATABASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-
-    with tempfile.TemporaryDirectory() as workdir:
-        if args.uri:
-            uri, stop = args.uri, (lambda: None)
-        else:
-            uri, stop = start_server(args.embedded, workdir)
-        dbname = f"ragrev_bench_{os.getpid()}"
-        store = open_store(StoreConfig("bench", uri, "mongo", {"database": dbname, "timeout": "30s"}))
-        store.connect()
-        try:
-            results = run(store, store.db, args)
-        finally:
-            store.client.drop_database(dbname)
-            store.close()
-            stop()
-    print(f"{args.docs} documents, batch {args.batch}, median of {args.rounds} rounds, server: "
-          f"{'given URI' if args.uri else 'SecantusDB ' + ('in-process' if args.embedded else 'as a separate process')}")
-    print(f"{'operation':<22} {'ragrev rows/s':>14} {'hand rows/s':>12} {'ratio':>7}")
+    if args.worker:
+        return worker(args)
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(NAMES)
+    if set(names) - set(NAMES):
+        ap.error(f"--only: unknown {sorted(set(names) - set(NAMES))}")
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.docs]
     ok = True
-    for name, (ours, theirs) in results.items():
-        ratio = ours / theirs
-        ok &= ratio >= 0.95
-        print(f"{name:<22} {ours:>14,.0f} {theirs:>12,.0f} {ratio:>7.2f}")
-    print("goal (ratio >= 0.95):", "met" if ok else "NOT met")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as workdir:
+            if args.uri:
+                uri, stop = args.uri, (lambda: None)
+            else:
+                uri, stop = start_server(args.embedded, workdir)
+            dbname = f"ragrev_bench_{os.getpid()}"
+            store = open_store(StoreConfig("bench", uri, "mongo", {"database": dbname, "timeout": "30s"}))
+            store.connect()
+            try:
+                started = time.perf_counter()
+                results = run(store, store.db, n, names, args)
+                rss = peak_rss(store, uri, dbname, n, names, args) if args.rss else {}
+                took = time.perf_counter() - started
+            finally:
+                store.client.drop_database(dbname)
+                store.close()
+                stop()
+        print(f"{n} documents, batch {args.batch}, median of {args.rounds} rounds, server: "
+              f"{'given URI' if args.uri else 'SecantusDB ' + ('in-process' if args.embedded else 'as a separate process')}"
+              f", {took:.0f} s, load average {os.getloadavg()[0]:.1f}")
+        print(f"{'operation':<22} {'ragrev rows/s':>14} {'hand rows/s':>12} {'ratio':>7}"
+              + (f" {'ragrev MiB':>11} {'hand MiB':>9} {'ratio':>6}" if rss else ""))
+        for name, (ours, theirs) in results.items():
+            ratio = ours / theirs
+            ok &= ratio >= 0.95
+            line = f"{name:<22} {ours:>14,.0f} {theirs:>12,.0f} {ratio:>7.2f}"
+            if name in rss:
+                mine, hand = rss[name]
+                ok &= mine <= hand * 1.1
+                line += f" {mine / 1024:>11,.1f} {hand / 1024:>9,.1f} {mine / hand:>6.2f}"
+            print(line, flush=True)
+    print("goal (ratio >= 0.95" + (", peak RSS <= 1.1x" if args.rss else "") + "):", "met" if ok else "NOT met")
     return 0
 
 
-def run(store, db, args) -> dict:
+def pairs(store, db, n, batch) -> dict:
+    """Each task: (ragrev's call, the plain call, what restores the collection after either)."""
     coll = db.docs
-    coll.insert_many([{"_id": i, "title": f"Document {i}", "body": "x" * 200, "tags": ["a", "b"], "n": i}
-                      for i in range(args.docs)])
-    n, batch = args.docs, args.batch
-    names = ("transform", "add_field(default=)", "add_field(fill=)", "rename_field", "insert")
-    times: dict[str, tuple[list, list]] = {k: ([], []) for k in names}
 
     def reset(field):
         coll.update_many({field: {"$exists": True}}, {"$unset": {field: ""}})
@@ -177,31 +200,73 @@ def run(store, db, args) -> dict:
         db.drop_collection("loaded")
         db.create_collection("loaded")
 
-    db.create_collection("loaded")
-    pairs = {
+    return {
         "transform": (lambda: apply(store, m.Transform("docs", bump, batch_size=batch)),
                       lambda: hand_transform(coll, bump, batch), None),
         "add_field(default=)": (lambda: apply(store, m.AddField("docs", "lang", default="en")),
                                 lambda: coll.update_many({"lang": {"$exists": False}}, {"$set": {"lang": "en"}}),
                                 lambda: reset("lang")),
         "add_field(fill=)": (lambda: apply(store, m.AddField("docs", "slug", fill=slug, batch_size=batch)),
-                           lambda: hand_add_field(coll, "slug", slug, batch), lambda: reset("slug")),
+                             lambda: hand_add_field(coll, "slug", slug, batch), lambda: reset("slug")),
         "rename_field": (lambda: apply(store, m.RenameField("docs", "title", "heading")),
                          lambda: coll.update_many({"title": {"$exists": True}}, {"$rename": {"title": "heading"}}),
                          rename_back),
         "insert": (lambda: apply(store, m.Insert("loaded", fresh("ours"), batch_size=batch)),
-                        lambda: hand_insert(db.loaded, fresh("theirs"), batch), drop_loaded),
+                   lambda: hand_insert(db.loaded, fresh("theirs"), batch), drop_loaded),
     }
+
+
+def run(store, db, n, names, args) -> dict:
+    coll = db.docs
+    for i in range(0, n, 10000):
+        coll.insert_many([{"_id": j, "title": f"Document {j}", "body": "x" * 200, "tags": ["a", "b"], "n": j}
+                          for j in range(i, min(n, i + 10000))])
+    db.create_collection("loaded")
+    tasks = pairs(store, db, n, args.batch)
+    times: dict[str, tuple[list, list]] = {k: ([], []) for k in names}
     for r in range(args.rounds):
-        for name, (ours, theirs, field) in pairs.items():
+        for name in names:
+            ours, theirs, restore = tasks[name]
             order = [(0, ours), (1, theirs)] if r % 2 == 0 else [(1, theirs), (0, ours)]  # alternate who goes first
             for side, fn in order:
                 times[name][side].append(timed(fn))
-                if field:
-                    field()
+                if restore:
+                    restore()
         store.purge()
-    assert coll.count_documents({"hits": 2 * args.rounds}) == n, "every document transformed once per run"
+    if "transform" in names:
+        assert coll.count_documents({"hits": 2 * args.rounds}) == n, "every document transformed once per run"
     return {k: (n / statistics.median(ours), n / statistics.median(theirs)) for k, (ours, theirs) in times.items()}
+
+
+def peak_rss(store, uri, dbname, n, names, args) -> dict:
+    """Peak RSS (KiB) of one run of each side in a process of its own (same imports, same data)."""
+    tasks, out = pairs(store, store.db, n, args.batch), {}
+    for name in names:
+        sides = []
+        for side in ("ragrev", "hand"):
+            proc = subprocess.run([sys.executable, __file__, "--uri", uri, "--docs", str(n), "--batch", str(args.batch),
+                                   "--worker", side, name, dbname], capture_output=True, text=True, check=True)
+            sides.append(int(proc.stdout.split()[-1]))
+            if tasks[name][2]:
+                tasks[name][2]()
+        store.purge()
+        out[name] = tuple(sides)
+    return out
+
+
+def worker(args) -> int:
+    import resource
+
+    side, name, dbname = args.worker
+    store = open_store(StoreConfig("bench", args.uri, "mongo", {"database": dbname, "timeout": "30s"}))
+    store.connect()
+    try:
+        ours, theirs, _ = pairs(store, store.db, args.docs, args.batch)[name]
+        (ours if side == "ragrev" else theirs)()
+    finally:
+        store.close()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return 0
 
 
 if __name__ == "__main__":

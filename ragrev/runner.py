@@ -491,7 +491,7 @@ class Runner:
         return path, line
 
     def _step(self, store, journal: Journal, run: dict, action: Action, index: int, op, prior: dict | None) -> None:
-        if prior is not None and prior.get("digest") != op.digest() and not self.allow_edited:
+        if prior is not None and prior.get("digest") not in op.digests() and not self.allow_edited:
             raise EditedRevision(f"store {store.name!r}: step {index + 1} of revision {action.revision} changed since it started")
         self._current = (action, index)
         log.info("%s: %s step %d/%d %s", store.name, action.revision, index + 1, len(action.ops), op.describe())

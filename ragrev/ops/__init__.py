@@ -207,6 +207,15 @@ class Operation:
             cached = self.__dict__["_digest"] = (self.store, sha256_json(self.normalized())[:16])
         return cached[1]
 
+    def digests(self) -> tuple[str, ...]:
+        """:meth:`digest`, and the one the previous release journaled when it
+        differs (its spelling, see :meth:`former_normalized`): a step it
+        started is this step."""
+        if not (self.renamed or self.old_names or self.added or self.former_keys):
+            return (self.digest(),)
+        former = sha256_json(self.former_normalized())[:16]
+        return (self.digest(),) if former == self.digest() else (self.digest(), former)
+
     def describe(self) -> str:
         """One line for plans and logs."""
         parts = []

@@ -26,8 +26,12 @@ Operations, and the inverse a derived downgrade uses:
   a raw MongoDB validator -> ``set_validator`` with the captured one.
 - ``add_field(c, field, default=... | fill=..., filter=None, batch_size=1000)``:
   never overwrites a value -> ``remove_added_field``, which unsets the field
-  on the documents it was added to, and only those.
-- ``rename_field(c, field, new_name)`` -> ``rename_field(c, new_name, field)``.
+  on the documents it was added to, and only those (with ``default=`` and no
+  document having had the field: those matching ``filter``, keeping values
+  other than the default in the trash).
+- ``rename_field(c, field, new_name, keep_order=False)``: ``$rename``, or an
+  order-keeping pipeline -> ``rename_field(c, new_name, field)`` the same way
+  (the order-keeping way for runs journaled before ``keep_order``).
 - ``drop_field(c, field)``: values and positions kept in a trash collection
   -> ``restore_field``, which puts them back where they were.
 - ``create_index(c, keys, name=None, unique=False, **options)`` -> ``drop_index(c, name)``.

@@ -32,9 +32,15 @@ def _kept(op, coll, path: str) -> None:
 class AddField(DocumentOp):
     """Give ``field`` to the documents that lack it: ``default=`` a constant
     (set on the server, in one update), or ``fill=`` a function of the document
-    (batched, in ``_id`` order). Existing values are never overwritten; the ids
-    of the documents changed are kept so the inverse removes only those.
-    (Former spelling: ``fn=``.)"""
+    (batched, in ``_id`` order). Existing values are never overwritten, and the
+    inverse removes the field only where this step added it: with ``default=``,
+    a read that stops at the first document (matching ``filter``) already
+    having the field comes first; when there is none (the usual case) that
+    fact is recorded and the inverse unsets the field from the documents
+    matching ``filter``, keeping in a trash collection any value that differs
+    from ``default`` (written by the application since); otherwise the ids of
+    the documents changed are recorded first (one more pass), as they are per
+    batch with ``fill=``. (Former spelling: ``fn=``.)"""
 
     name: ClassVar[str] = "add_field"
     data_step: ClassVar[bool] = True
@@ -70,6 +76,9 @@ class AddField(DocumentOp):
     def reverse(self, captured):
         if not captured or "trash" not in captured:
             raise Irreversible(f"add_field {self.collection}.{self.field}: the changed documents were not recorded")
+        if captured.get("shape") == "all":  # no document had the field: all those matching filter got it
+            return self.inverse(RemoveAddedField(self.collection, self.field, captured["trash"], default=self.default,
+                                                 filter=self.filter))
         return self.inverse(RemoveAddedField(self.collection, self.field, captured["trash"]))
 
 
@@ -97,24 +106,43 @@ class _FieldFromTrash(DocumentOp):
 @register(KIND)
 @dataclass(repr=False)
 class RemoveAddedField(_FieldFromTrash):
-    """Inverse of ``add_field``: unset ``field`` on the documents listed in ``trash``."""
+    """Inverse of ``add_field``: unset ``field`` on the documents listed in
+    ``trash``; or, given ``default`` (the step found no document with the
+    field), on the documents matching ``filter``, first keeping in ``trash``
+    (as ``drop_field`` does) the values that differ from ``default``."""
 
     name: ClassVar[str] = "remove_added_field"
     inverse_only: ClassVar[bool] = True
+    added: ClassVar[tuple] = ("default", "filter")
+    default: Any = MISSING
+    filter: dict | None = None
+
+    def describe(self) -> str:
+        return super().describe().replace(", default=MISSING", "")
 
 
 @register(KIND)
 @dataclass(repr=False)
 class RenameField(DocumentOp):
-    """Rename a field in every document that has it, keeping its position
-    (when old and new names share a parent). Fails, changing nothing, when a
-    document already has ``new_name``."""
+    """Rename a field in every document that has it, with MongoDB's
+    ``$rename`` (one update on the server): the field moves to the end of its
+    object, as ``$rename`` moves it; the default, as MongoDB's own rename
+    behaves (field order matters only to an exact match on a whole embedded
+    object). ``keep_order=True``
+    keeps its position instead (when old and new names share a parent), with
+    an update pipeline that rewrites each document (slower); the inverse then
+    restores documents byte for byte. Documents with an array on the way to
+    the field are left alone. Fails, changing nothing, when a document
+    already has ``new_name`` (a read that stops at the first such document
+    comes first)."""
 
     name: ClassVar[str] = "rename_field"
     data_step: ClassVar[bool] = True
+    added: ClassVar[tuple] = ("keep_order",)
     collection: str
     field: str
     new_name: str
+    keep_order: bool = False
 
     def validate(self):
         _check_collection(self, self.collection)
@@ -132,8 +160,17 @@ class RenameField(DocumentOp):
             raise self.fail(f"the validator of {self.collection!r} allows no field {self.new_name!r} "
                             "(additionalProperties: false): set_schema first")
 
+    def former_normalized(self) -> dict:
+        # the previous release had no keep_order and always kept the order: either value was its form
+        # (a revision it applied keeps its checksum; a downgrade step it started is this inverse)
+        former = super().former_normalized()
+        former["params"].pop("keep_order", None)
+        return former
+
     def reverse(self, captured):
-        return self.inverse(RenameField(self.collection, self.new_name, self.field))
+        # a run without the record (journaled by a release before keep_order) used the order-keeping form
+        keep = (captured or {}).get("keep_order", True)
+        return self.inverse(RenameField(self.collection, self.new_name, self.field, keep_order=keep))
 
 
 @register(KIND)

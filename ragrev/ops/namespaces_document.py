@@ -226,9 +226,15 @@ class DocumentOps(ChatArchives, StoreNamespace):
     ):
         """Give ``field`` to the documents that lack it: ``default=`` a constant
         (set on the server, in one update), or ``fill=`` a function of the document
-        (batched, in ``_id`` order). Existing values are never overwritten; the ids
-        of the documents changed are kept so the inverse removes only those.
-        (Former spelling: ``fn=``.)
+        (batched, in ``_id`` order). Existing values are never overwritten, and the
+        inverse removes the field only where this step added it: with ``default=``,
+        a read that stops at the first document (matching ``filter``) already
+        having the field comes first; when there is none (the usual case) that
+        fact is recorded and the inverse unsets the field from the documents
+        matching ``filter``, keeping in a trash collection any value that differs
+        from ``default`` (written by the application since); otherwise the ids of
+        the documents changed are recorded first (one more pass), as they are per
+        batch with ``fill=``. (Former spelling: ``fn=``.)
         """
         return self._op('add_field', {
             'collection': collection,
@@ -240,12 +246,25 @@ class DocumentOps(ChatArchives, StoreNamespace):
         })
 
     @operation_method
-    def rename_field(self, collection: str, field: str, new_name: str):
-        """Rename a field in every document that has it, keeping its position
-        (when old and new names share a parent). Fails, changing nothing, when a
-        document already has ``new_name``.
+    def rename_field(self, collection: str, field: str, new_name: str, keep_order: bool = False):
+        """Rename a field in every document that has it, with MongoDB's
+        ``$rename`` (one update on the server): the field moves to the end of its
+        object, as ``$rename`` moves it; the default, as MongoDB's own rename
+        behaves (field order matters only to an exact match on a whole embedded
+        object). ``keep_order=True``
+        keeps its position instead (when old and new names share a parent), with
+        an update pipeline that rewrites each document (slower); the inverse then
+        restores documents byte for byte. Documents with an array on the way to
+        the field are left alone. Fails, changing nothing, when a document
+        already has ``new_name`` (a read that stops at the first such document
+        comes first).
         """
-        return self._op('rename_field', {'collection': collection, 'field': field, 'new_name': new_name})
+        return self._op('rename_field', {
+            'collection': collection,
+            'field': field,
+            'new_name': new_name,
+            'keep_order': keep_order,
+        })
 
     @operation_method
     def drop_field(self, collection: str, field: str):

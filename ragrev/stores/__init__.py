@@ -278,7 +278,7 @@ class Store:
                 except OperationError:
                     if interrupted is None:
                         interrupted = self.interrupted_steps()
-                    if op.digest() not in interrupted:
+                    if interrupted.isdisjoint(op.digests()):
                         raise
                     state = self.schema_state()
             self.preflight_filter(op, state, touched)

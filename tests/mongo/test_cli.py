@@ -22,7 +22,8 @@ CHAIN = {
     "r1": f"op.docs.create_collection('documents', schema={V1!r})\n    op.docs.create_index('documents', 'title')",
     "r2": "op.docs.add_field('documents', 'lang', default='en')",
     "r3": f"op.docs.set_schema('documents', {V2!r})",
-    "r4": "op.docs.rename_field('documents', 'body', 'content')\n    op.docs.rename_field('documents', 'content.text', 'content.plain')",
+    "r4": "op.docs.rename_field('documents', 'body', 'content', keep_order=True)\n    "
+          "op.docs.rename_field('documents', 'content.text', 'content.plain', keep_order=True)",
     "r5": "op.docs.drop_field('documents', 'draft')\n    op.docs.expect_count('documents', 32)",
 }
 

@@ -137,3 +137,39 @@ def test_through_the_cli_with_a_derived_downgrade_and_a_plan(mongo_project, db):
     assert db.articles.count_documents({}) == 0
     p.cli("upgrade", "head", "-q")
     assert db.articles.count_documents({}) == 2501
+
+
+def test_generated_ids_are_recorded_as_stream_positions_and_deleted_exactly(store, db, coll):
+    coll.insert_one({"_id": "kept", "title": "someone else's"})
+    before = raw_docs(coll)
+    stream = list(articles(23, with_ids=False)())
+    stream[5] = {"_id": "given", **stream[5]}                   # batch 2 mixes a given _id with generated ones
+    op = m.Insert("articles", stream, batch_size=4)
+    journal = Journal()
+    with pytest.raises(Crash):
+        run_op(store, op, journal, crash_at=4)                 # batch 3 written, its checkpoint lost
+    rows, captured = run_op(store, op, journal)
+    assert rows == 23 and coll.count_documents({}) == 24
+    records = {r["_id"]: r for r in db[captured["trash"]].find()}
+    assert records[1]["ids"] == [] and records[1]["gen"][1:] == [0, 4]     # no id list
+    assert "gen" not in records[2] and "given" in records[2]["ids"] and len(records[2]["ids"]) == 4
+    (inverse,) = op.reverse(captured)
+    inverse.store = store.name
+    assert store.estimate_rows(inverse) == 23
+    run_inverse(store, op, captured)
+    assert raw_docs(coll) == before
+
+
+def test_a_generated_id_someone_else_took_is_not_ours_to_delete(store, db, coll):
+    from ragrev.drivers.mongo.data import _id_maker
+    op = m.Insert("articles", articles(8, with_ids=False), batch_size=4)
+    journal = Journal()
+    with pytest.raises(Crash):
+        run_op(store, op, journal, crash_at=2)                 # the trash name and start time saved, nothing written
+    taken = _id_maker(op, journal.token)(6)
+    coll.insert_one({"_id": taken, "title": "a concurrent writer's"})
+    with pytest.raises(StepFailed, match=r"1 insert\(s\) failed, first: _id ObjectId"):
+        run_op(store, op, journal)
+    (inverse,) = op.reverse_failed(journal.captured)
+    run_op(store, inverse)
+    assert list(coll.find({}, {"title": 1})) == [{"_id": taken, "title": "a concurrent writer's"}]

@@ -25,8 +25,8 @@ def test_chain_and_inverses_restore_documents_and_validators_exactly(store, db, 
     chain = [
         m.AddField("docs", "lang", default="en"),
         m.SetSchema("docs", V2),
-        m.RenameField("docs", "body", "content"),
-        m.RenameField("docs", "content.text", "content.plain"),
+        m.RenameField("docs", "body", "content", keep_order=True),
+        m.RenameField("docs", "content.text", "content.plain", keep_order=True),
         m.DropField("docs", "draft"),
         m.DropField("docs", "content.meta"),
     ]

@@ -216,21 +216,37 @@ def insert(store, op, ctx):
         seq += 1
         record = trash.find_one({"_id": seq}) if replay else None  # written before a crash: this batch is a replay
         replay = False
-        ours = {_key(i) for i in record["ids"]} if record else set()
-        missing, already = _not_there(op, coll, docs, ours)
+        ours = {_key(i) for i in _record_ids(record)} if record else set()
+        # the _ids this run generates are new (its start time, trash name and stream position): only the
+        # ones the documents carry can be taken already, or any on a replay
+        given = docs if record else [d for d, b in zip(docs, batch) if d is b]
+        missing, already = _not_there(op, coll, docs, ours, given)
         ctx.fence()
-        if record is None:
+        if record is None and not given and tok.get("ids") == 2:  # all generated: their positions say them
+            trash.insert_one({"_id": seq, "ids": [], "gen": [bson.Binary(make_id(0).binary[:7]), pos, pos + len(batch)],
+                              "pos": pos + len(batch)})
+        elif record is None:
             trash.insert_one({"_id": seq, "ids": [d["_id"] for d in missing], "pos": pos + len(batch)})
         else:
             extra = [d["_id"] for d in missing if _key(d["_id"]) not in ours]
             if extra:
                 trash.update_one({"_id": seq}, {"$push": {"ids": {"$each": extra}}})
-        _insert(op, coll, missing)
+        _insert(op, coll, missing, trash, seq)
         pos += len(batch)
         done += len(missing) + already
         ctx.checkpoint({**tok, "seq": seq, "pos": pos}, done)
         ctx.progress(pos, total)
     return done
+
+
+def _record_ids(record: dict) -> list:
+    """The ids an insert trash record lists: ``ids``, and the generated ids
+    of the stream positions ``gen`` = [first 7 bytes, from, to] names."""
+    ids = list(record.get("ids") or [])
+    if record.get("gen"):
+        head, start, end = record["gen"]
+        ids += [ObjectId(bytes(head) + p.to_bytes(5, "big")) for p in range(start, end)]
+    return ids
 
 
 def _key(value):
@@ -267,19 +283,23 @@ def _with_id(op, make_id, position: int, doc) -> dict:
     return {"_id": make_id(position), **doc}
 
 
-def _not_there(op, coll, docs, ours) -> tuple[list, int]:
+def _not_there(op, coll, docs, ours, given) -> tuple[list, int]:
     """The documents of a batch not in ``coll`` yet (repeats within the batch
     dropped), and how many are there already from this batch's interrupted
     run (``ours``). Fails when an ``_id`` is taken by other content (the
     collection's, or an earlier document's of the batch). One look-up of the
-    batch's ids (ids only); documents are compared as stored only where an
-    ``_id`` is there already or repeats."""
-    codec = coll.codec_options
-    keys = [_key(d["_id"]) for d in docs]
-    there = {_key(d["_id"]) for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})}
-    repeated = len(set(keys)) < len(keys)
-    if not there and not repeated:
+    ``given`` documents' ids (ids only; none when all ids are generated);
+    documents are compared as stored only where an ``_id`` is there already
+    or repeats."""
+    if not given:
         return docs, 0
+    codec = coll.codec_options
+    keys = [_key(d["_id"]) for d in given]
+    there = {_key(d["_id"]) for d in coll.find({"_id": {"$in": [d["_id"] for d in given]}}, {"_id": 1})}
+    if not there and len(set(keys)) == len(keys):
+        return docs, 0
+    keys = [_key(d["_id"]) for d in docs] if given is not docs else keys
+    repeated = len(set(keys)) < len(keys)
     existing = {_key(d["_id"]): d for d in coll.find({"_id": {"$in": [d["_id"] for d in docs
                                                                     if _key(d["_id"]) in there]}})} if there else {}
     missing, seen, clash, already = [], {}, [], 0
@@ -306,7 +326,7 @@ def _not_there(op, coll, docs, ours) -> tuple[list, int]:
     return missing, already
 
 
-def _insert(op, coll, docs) -> None:
+def _insert(op, coll, docs, trash, seq) -> None:
     if not docs:
         return
     try:
@@ -315,6 +335,10 @@ def _insert(op, coll, docs) -> None:
         errors = e.details.get("writeErrors") or [{}]
         first = errors[0]
         doc = first.get("op") or {}
+        failed = {_key(docs[err["index"]]["_id"]) for err in errors if "index" in err}
+        if failed:  # not inserted, maybe someone else's (a concurrent writer): not ours to delete
+            ids = [i for i in _record_ids(trash.find_one({"_id": seq}) or {}) if _key(i) not in failed]
+            trash.update_one({"_id": seq}, {"$set": {"ids": ids}, "$unset": {"gen": ""}})
         raise _fail(op, f"{len(errors)} insert(s) failed, first: _id {doc.get('_id')!r}: {first.get('errmsg')}") from None
 
 
@@ -325,15 +349,18 @@ def delete_inserted(store, op, ctx):
         raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
     done = 0
     total = _inserted_total(store, op.trash)
-    for record in store.db[op.trash].find({}, {"ids": 1}).sort("_id", 1):
-        if record.get("ids"):
-            done += coll.delete_many({"_id": {"$in": record["ids"]}}).deleted_count
+    for record in store.db[op.trash].find({}, {"ids": 1, "gen": 1}).sort("_id", 1):
+        ids = _record_ids(record)
+        if ids:
+            done += coll.delete_many({"_id": {"$in": ids}}).deleted_count
         ctx.progress(done, total)
     return done
 
 
 def _inserted_total(store, trash: str) -> int:
-    rows = list(store.db[trash].aggregate([{"$group": {"_id": None, "n": {"$sum": {"$size": "$ids"}}}}]))
+    generated = {"$ifNull": [{"$subtract": [{"$arrayElemAt": ["$gen", 2]}, {"$arrayElemAt": ["$gen", 1]}]}, 0]}
+    rows = list(store.db[trash].aggregate([{"$group": {"_id": None, "n": {"$sum": {"$add": [
+        {"$size": {"$ifNull": ["$ids", []]}}, generated]}}}}]))
     return rows[0]["n"] if rows else 0
 
 

@@ -1,7 +1,8 @@
 """How a MongoDB store applies the field operations (:mod:`ragrev.ops.document_fields`):
 ``add_field`` (``default=`` on the server, ``fill=`` in batches), ``rename_field``
-and ``drop_field`` as update pipelines that keep a field's position, and their
-inverses, which bring values back from the trash by in-place updates."""
+(``$rename``, or with ``keep_order`` an update pipeline keeping the field's
+position) and ``drop_field`` (a pipeline keeping positions for the inverse),
+and their inverses, which bring values back from the trash by in-place updates."""
 from __future__ import annotations
 
 from pymongo import UpdateOne
@@ -20,6 +21,12 @@ from ragrev.drivers.mongo.data import _in_id_order
 def _split(path: str) -> tuple[str, str]:
     parent, _, leaf = path.rpartition(".")
     return parent, leaf
+
+
+def _prefixes(path: str) -> list[str]:
+    """``a.b.c`` -> ``a``, ``a.b``: the objects on the way to a field."""
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _ref(parent: str) -> str:
@@ -66,14 +73,19 @@ def add_field(store, op, ctx):
     if op.fill is not None:
         return _add_field_fn(store, op, ctx, coll)
     tok = _token(ctx, f"{op.collection}.{op.field}.added", phase=0)
-    ctx.captured["shape"] = "ids"
     lacking = _and(op.filter, _exists(op.field, False))
-    if tok.get("phase", 0) < 1:  # record which documents get the field
-        # nothing is updated before phase 1, so a rerun may replace the list ($out)
-        coll.aggregate([{"$match": lacking}, {"$project": {"_id": 1}}, {"$out": tok["trash"]}])
-        if store.collection_options(tok["trash"]) is None:  # $out of nothing leaves no collection on SecantusDB
-            store.db.create_collection(tok["trash"])
+    if tok.get("phase", 0) < 1:  # nothing is updated before phase 1: a rerun may decide again
+        # read-only, stops at the first document (of filter) that has the field already
+        if coll.find_one(_and(op.filter, _exists(op.field)), {"_id": 1}) is None:
+            tok["shape"] = "all"  # the inverse unsets the field wherever filter matches
+        else:  # record which documents get the field ($out: a rerun replaces the list)
+            tok["shape"] = "ids"
+            coll.aggregate([{"$match": lacking}, {"$project": {"_id": 1}}, {"$out": tok["trash"]}])
+            if store.collection_options(tok["trash"]) is None:  # $out of nothing leaves no collection on SecantusDB
+                store.db.create_collection(tok["trash"])
+        ctx.captured["shape"] = tok["shape"]
         ctx.checkpoint({**tok, "phase": 1})
+    ctx.captured["shape"] = tok.get("shape", "ids")  # a token without a shape is a former release's: ids
     try:
         result = coll.update_many(lacking, {"$set": {op.field: op.default}})
     except PyMongoError as e:
@@ -113,6 +125,8 @@ def remove_added_field(store, op, ctx):
     if store.collection_options(op.trash) is None:
         raise _fail(op, f"trash collection {op.trash!r} is gone (purged?)")
     trash, coll = store.db[op.trash], store.db[op.collection]
+    if op.default is not m.MISSING:
+        return _remove_from_all(op, coll)
     batches = trash.find_one({"ids": {"$exists": True}}) is not None
     ids = [{"$unwind": "$ids"}, {"$project": {"_id": "$ids"}}] if batches else [{"$project": {"_id": 1}}]
     # each document updated in place: SecantusDB runs $merge's whenMatched as a delete and an insert,
@@ -123,21 +137,52 @@ def remove_added_field(store, op, ctx):
     return done
 
 
+def _remove_from_all(op, coll):
+    """The step found no document with the field: unset it wherever ``filter``
+    matches, after keeping (with its position, as ``drop_field`` does) every
+    value other than the default, written since by someone else. Both
+    passes may be rerun: the first keeps values already kept."""
+    having = _and(op.filter, _exists(op.field))
+    coll.aggregate([
+        {"$match": _and(having, {"$expr": {"$or": [  # another value, or the same of another type (1.0, 1)
+            {"$ne": [f"${op.field}", {"$literal": op.default}]},
+            {"$ne": [{"$type": f"${op.field}"}, {"$type": {"$literal": op.default}}]}]}})},
+        {"$project": {"_id": 1, "v": f"${op.field}", "pos": position_expr(op.field)}},
+        {"$merge": {"into": op.trash, "whenMatched": "keepExisting", "whenNotMatched": "insert"}},
+    ])
+    try:
+        return coll.update_many(having, [{"$unset": op.field}]).modified_count
+    except PyMongoError as e:
+        raise _fail(op, f"update failed: {e}") from None
+
+
 @implementation(m.RenameField, KIND)
 def rename_field(store, op, ctx):
     coll = _coll(store, op)
     clash = _and(_exists(op.field), _exists(op.new_name))
-    count = coll.count_documents(clash)
-    if count:
+    # read-only, stops at the first clash: nothing is written unless no document has both names
+    if coll.find_one(clash, {"_id": 1}) is not None:
+        count = coll.count_documents(clash)
         sample = [d["_id"] for d in coll.find(clash, {"_id": 1}).sort("_id", 1).limit(SAMPLE)]
         raise _fail(op, f"{count} document(s) have both {op.field!r} and {op.new_name!r} (e.g. _id {_ids(sample)}); "
                         "nothing changed")
-    if parent_of(op.field) == parent_of(op.new_name):
-        update = rename_pipeline(op.field, op.new_name)
-    else:  # moves across objects: the field lands last in its new parent
+    tok = ctx.resume_token if ctx.resuming and isinstance(ctx.resume_token, dict) else None
+    if tok is None:  # a rerun without a token was started by a release that always kept the order (or
+        # killed before its first write): finish it, and undo it, the order-keeping way
+        tok = {"keep_order": True if ctx.resuming else op.keep_order}
+        ctx.captured["keep_order"] = tok["keep_order"]
+        ctx.checkpoint(tok, 0)  # the form is journaled before the first write
+    keep = ctx.captured["keep_order"] = tok["keep_order"]
+    query = _exists(op.field)
+    if parent_of(op.field) != parent_of(op.new_name):  # the field lands last in its new parent
         update = {"$rename": {op.field: op.new_name}}
+    elif keep:
+        update = rename_pipeline(op.field, op.new_name)
+    else:  # documents with an array on the way are left alone, as the pipeline leaves them ($rename fails there)
+        update = {"$rename": {op.field: op.new_name}}
+        query = _and(query, *({p: {"$not": {"$type": "array"}}} for p in _prefixes(op.field)))
     try:
-        result = coll.update_many(_exists(op.field), update)
+        result = coll.update_many(query, update)
     except PyMongoError as e:
         raise _fail(op, f"update failed: {e}") from None
     return result.modified_count
@@ -201,4 +246,6 @@ def _est_field(store, op):
 @estimator(m.RemoveAddedField, KIND)
 @estimator(m.RestoreField, KIND)
 def _est_trash(store, op):
+    if getattr(op, "default", m.MISSING) is not m.MISSING:
+        return _count(store, op.collection, _and(op.filter, _exists(op.field)))
     return _count(store, op.trash, None)

@@ -12,16 +12,19 @@ Each ``fn(store, op, ctx)`` is registered with ``@implementation``. Rules
 they follow:
 
 - Work on the server where MongoDB can: ``add_field(default=)`` is one
-  ``update_many``, ``rename_field``/``drop_field`` are update pipelines,
+  ``update_many``, ``rename_field`` is ``$rename`` (an update pipeline with
+  ``keep_order=True``), ``drop_field`` an update pipeline,
   values kept for inverses go to the trash with ``$merge``, and come back
   by batches of in-place updates (never a ``$merge`` into the user's
   collection: SecantusDB replaces a matched document by deleting and
   inserting it, and a kill in between would lose it). Only ``add_field(fill=)`` and
   ``transform`` pull documents through Python, in ``_id`` order,
   ``batch_size`` at a time.
-- Exact inverses: a renamed field keeps its position (``$objectToArray`` /
-  ``$arrayToObject``); a dropped field's value and position are kept and put
-  back where they were; ``add_field`` records which documents it changed.
+- Exact inverses: a field renamed with ``keep_order=True`` keeps its
+  position (``$objectToArray`` / ``$arrayToObject``; by default ``$rename``
+  moves it last, and back); a dropped field's value and position are kept
+  and put back where they were; ``add_field`` records which documents it
+  changed (or, with ``default=``, that no document had the field).
 - Resumable: a step first checkpoints the name of its trash collection, then
   works in idempotent phases (``$exists`` guards, ``keepExisting`` merges).
   ``transform`` saves each batch's new documents (as one BSON blob, with the

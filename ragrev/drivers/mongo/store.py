@@ -310,7 +310,7 @@ class MongoStore(Store):
                 if state is not None and callable(getattr(op, "simulate", None)):
                     op.simulate(state)
             except OperationError:
-                if op.digest() not in interrupted:
+                if interrupted.isdisjoint(op.digests()):
                     raise
                 state = self.schema_state()
             self.preflight_filter(op, state, touched)
