@@ -43,12 +43,12 @@ from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import took_over
 from ragrev.ops.document_base import TRASH_PREFIX
 from ragrev.ops.document_schema import DocCollection, DocState
-from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
+from ragrev.stores import (LOCK_TABLE, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
                            Store, find_implementation, trash_age)
 from ragrev.drivers.mongo import secantus
+from ragrev.drivers.mongo.secantus_read import DEFAULT_DATABASE, decode_record
 
 KIND = "mongo"
-DEFAULT_DATABASE = "ragrev"
 
 
 # --- helpers shared with the implementations --------------------------------------------
@@ -193,17 +193,7 @@ class MongoStore(Store):
     def _encode(fields: dict) -> dict:
         return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in fields.items() if k != "id"}
 
-    @staticmethod
-    def _decode(doc: dict) -> dict:
-        rec = {k: None for k in LOG_FIELDS}
-        for k, v in doc.items():
-            if k == "_id":
-                rec["id"] = v
-            elif k in LOG_JSON_FIELDS:
-                rec[k] = None if v is None else json.loads(v)
-            else:
-                rec[k] = v
-        return rec
+    _decode = staticmethod(decode_record)
 
     def log_append(self, record: dict) -> None:
         self.db[LOG_TABLE].insert_one({"_id": record["id"], **self._encode(record)})
