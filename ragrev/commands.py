@@ -298,8 +298,9 @@ def current(config: Config, store_names=None) -> list[dict]:
     Each store's version table and journal are read from the store itself.
     With stores of several kinds, each kind but one is read by a forked
     child process (see :func:`ragrev.forking.forked`) while this process reads the rest:
-    importing and starting the drivers (the Milvus client and Milvus Lite
-    most of all) is CPU work that threads would run one at a time."""
+    importing and starting the drivers is CPU work that threads would run one
+    at a time. Embedded stores are read in process, without their clients
+    (:mod:`ragrev.drivers.milvus.lite_read`, :mod:`ragrev.drivers.mongo.secantus_read`)."""
     import importlib
     import os
 
@@ -330,9 +331,9 @@ def current(config: Config, store_names=None) -> list[dict]:
             finally:
                 runner.close()
 
-        # embedded stores are read in process, not through a client: Milvus Lite through milvus-lite's
-        # engine (LiteReader; unless two stores name one directory), SecantusDB through its storage
-        # engine (SecantusReader). A reader that cannot open its store leaves it to the store.
+        # embedded stores are read in process, not through a client: Milvus Lite from its files or
+        # milvus-lite's engine (LiteReader; unless two stores name one directory), SecantusDB through its
+        # storage engine (SecantusReader). A reader that cannot open its store leaves it to the store.
         lite = [n for n in runner.store_names if config.store(n).url.lower().startswith("milvus-lite://")]
         paths = [os.path.abspath(config.store(n).path) for n in lite]
         readers = {n: "ragrev.drivers.milvus.lite_read:LiteReader" for n, p in zip(lite, paths) if paths.count(p) == 1}
@@ -351,8 +352,8 @@ def current(config: Config, store_names=None) -> list[dict]:
         except BaseException:
             collect(children, stop=True)
             raise
-        if children:  # done with this process's stores: their drivers wind down (pymongo's threads take up to
-            runner.close()  # half a second to end, and the exit waits for them) while the children finish
+        if children:  # done with this process's stores: drivers read through a client (an embedded SecantusDB's
+            runner.close()  # server, pymongo's threads) wind down while the children finish
         rows.update(collect(children))
         rows = [rows[n] if n in rows else rows_of([n])[n] for n in runner.store_names]  # a child that died
     all_heads = {tuple(sorted(r["heads"])) for r in rows}
