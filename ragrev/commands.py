@@ -300,7 +300,8 @@ def current(config: Config, store_names=None) -> list[dict]:
     child process (see :func:`ragrev.forking.forked`) while this process reads the rest:
     importing and starting the drivers is CPU work that threads would run one
     at a time. Embedded stores are read in process, without their clients
-    (:mod:`ragrev.drivers.milvus.lite_read`, :mod:`ragrev.drivers.mongo.secantus_read`)."""
+    (:mod:`ragrev.drivers.milvus.lite_read`, :mod:`ragrev.drivers.mongo.secantus_read`,
+    :mod:`ragrev.drivers.sql.sqlite_read`)."""
     import importlib
     import os
 
@@ -333,12 +334,15 @@ def current(config: Config, store_names=None) -> list[dict]:
 
         # embedded stores are read in process, not through a client: Milvus Lite from its files or
         # milvus-lite's engine (LiteReader; unless two stores name one directory), SecantusDB through its
-        # storage engine (SecantusReader). A reader that cannot open its store leaves it to the store.
+        # storage engine (SecantusReader), SQLite with sqlite3 (SqliteReader, without SQLAlchemy). A
+        # reader that cannot open its store leaves it to the store.
         lite = [n for n in runner.store_names if config.store(n).url.lower().startswith("milvus-lite://")]
         paths = [os.path.abspath(config.store(n).path) for n in lite]
         readers = {n: "ragrev.drivers.milvus.lite_read:LiteReader" for n, p in zip(lite, paths) if paths.count(p) == 1}
         readers.update({n: "ragrev.drivers.mongo.secantus_read:SecantusReader" for n in runner.store_names
                         if config.store(n).url.lower().startswith("secantus://")})
+        readers.update({n: "ragrev.drivers.sql.sqlite_read:SqliteReader" for n in runner.store_names
+                        if config.store(n).url.lower().startswith("sqlite:///")})
         kinds: dict[str, list] = {}
         for n in runner.store_names:
             kinds.setdefault(config.store(n).kind, []).append(n)

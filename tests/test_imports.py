@@ -92,15 +92,15 @@ def test_the_check_sees_a_driver_import(project):
         odd.unlink()
 
 
-CURRENT_FREE = {"pymongo", "alembic", "pymilvus", "grpc", "milvus_lite", "pandas", "faiss"}
+CURRENT_FREE = {"pymongo", "alembic", "sqlalchemy", "pymilvus", "grpc", "milvus_lite", "pandas", "faiss"}
 
 
 def test_current_reads_embedded_stores_without_their_clients(tmp_path):
     """``current`` on embedded stores that exist reads Milvus Lite and
     SecantusDB in process (no pymilvus, no pymongo: see ``ragrev.commands.current``;
     a flushed Lite directory from its files, without milvus-lite's engine and
-    the pandas it imports) and a SQL store without Alembic (the SQL
-    operations are not recorded)."""
+    the pandas it imports) and SQLite with ``sqlite3``, without SQLAlchemy
+    and Alembic."""
     (tmp_path / "ragrev.toml").write_text(textwrap.dedent("""\
         [ragrev]
         script_location = "revisions"
