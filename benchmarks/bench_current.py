@@ -16,8 +16,11 @@ ratio ragrev / Alembic:
   counterpart. Goal: at most 1.0 s. Also prints the CPU time of ragrev's
   processes (it reads stores of different kinds in forked children): on a
   loaded machine, wall time grows with the load, CPU time much less.
+  With ``--before DIR`` (another checkout of ragrev, e.g. the main branch's)
+  that checkout's ``current`` runs in the same rounds, alternating: the
+  ratio is then this checkout's time / that one's.
 
-    python benchmarks/bench_current.py [--revisions 10000] [--sql-revisions 50] [--rounds 5] [--only sql,chain,sample]
+    python benchmarks/bench_current.py [--revisions 10000] [--sql-revisions 50] [--rounds 5] [--only sql,chain,sample] [--before DIR]
 """
 from __future__ import annotations
 
@@ -124,7 +127,7 @@ def cpu_timed(cmd, cwd) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def side_by_side(label, ours_cmd, ours_cwd, theirs_cmd, theirs_cwd, rounds, goal):
+def side_by_side(label, ours_cmd, ours_cwd, theirs_cmd, theirs_cwd, rounds, goal, theirs_name="alembic"):
     timed(ours_cmd, ours_cwd)  # warm caches and bytecode
     if theirs_cmd:
         timed(theirs_cmd, theirs_cwd)
@@ -139,8 +142,9 @@ def side_by_side(label, ours_cmd, ours_cwd, theirs_cmd, theirs_cwd, rounds, goal
     if theirs_cmd:
         t = statistics.median(theirs)
         oc, tc = statistics.median(cpu["ours"]), statistics.median(cpu["theirs"])
-        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   alembic {t * 1000:7.0f} ms   ratio {o / t:.2f}"
-              f"   (goal <= {goal}; CPU {oc * 1000:.0f} / {tc * 1000:.0f} ms, ratio {oc / tc:.2f})")
+        print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   {theirs_name} {t * 1000:7.0f} ms   ratio {o / t:.2f}"
+              f"   ({goal}; CPU {oc * 1000:.0f} / {tc * 1000:.0f} ms, ratio {oc / tc:.2f}, load average "
+              f"{os.getloadavg()[0]:.1f})")
     else:
         print(f"current  {label:28s} ragrev {o * 1000:7.0f} ms   (goal <= {goal * 1000:.0f} ms; "
               f"CPU of all its processes {statistics.median(cpu['ours']) * 1000:.0f} ms, load average "
@@ -153,6 +157,7 @@ def main() -> None:
     ap.add_argument("--sql-revisions", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--only", default="sql,chain,sample")
+    ap.add_argument("--before", help="sample: also time the current of the ragrev checkout in this directory")
     args = ap.parse_args()
     only = set(args.only.split(","))
     alembic_bin = [sys.executable, "-m", "alembic"]
@@ -167,14 +172,14 @@ def main() -> None:
             run(ragrev_bin + ["upgrade", "head"], rg)
             run(alembic_bin + ["upgrade", "head"], al)
             side_by_side(f"SQLite, {args.sql_revisions} revisions", ragrev_bin + ["current"], rg,
-                         alembic_bin + ["current"], al, args.rounds, 1.5)
+                         alembic_bin + ["current"], al, args.rounds, "goal <= 1.5")
         if "chain" in only:
             rg, al = project(root / "chain")
             write_chain(args.revisions, rg / "revisions", al / "migrations" / "versions")
             run(ragrev_bin + ["stamp", "head"], rg)
             run(alembic_bin + ["stamp", "head"], al)
             side_by_side(f"{args.revisions}-revision chain", ragrev_bin + ["current"], rg,
-                         alembic_bin + ["current"], al, args.rounds, 1.5)
+                         alembic_bin + ["current"], al, args.rounds, "goal <= 1.5")
         if "sample" in only:
             sp = root / "sample"
             sp.mkdir()
@@ -188,6 +193,10 @@ def main() -> None:
             if p.returncode:
                 raise SystemExit(f"sample upgrade failed: {p.stderr[-800:]}")
             side_by_side("sample project (4 stores)", ragrev_bin + ["current"], sp, None, None, args.rounds, 1.0)
+            if args.before:
+                before = ["env", f"PYTHONPATH={os.path.abspath(args.before)}", sys.executable, "-m", "ragrev", "current"]
+                side_by_side("sample, this / --before", ragrev_bin + ["current"], sp, before, sp, args.rounds,
+                             "goal <= 1.0 s", theirs_name="before")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

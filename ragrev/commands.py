@@ -298,8 +298,11 @@ def current(config: Config, store_names=None) -> list[dict]:
     Each store's version table and journal are read from the store itself.
     With stores of several kinds, each kind but one is read by a forked
     child process (see :func:`ragrev.forking.forked`) while this process reads the rest:
-    importing and starting the drivers (the Milvus client and Milvus Lite
-    most of all) is CPU work that threads would run one at a time."""
+    importing and starting the drivers is CPU work that threads would run one
+    at a time. Embedded stores are read in process, without their clients
+    (:mod:`ragrev.drivers.milvus.lite_read`, :mod:`ragrev.drivers.mongo.secantus_read`,
+    :mod:`ragrev.drivers.sql.sqlite_read`)."""
+    import importlib
     import os
 
     from ragrev.forking import collect, forked
@@ -314,10 +317,9 @@ def current(config: Config, store_names=None) -> list[dict]:
 
         def rows_of(names):
             for n in names:
-                if n in lite_readable:
-                    from ragrev.drivers.milvus.lite_read import LiteReader
-
-                    reader = LiteReader.open(config.store(n))
+                if n in readers and n not in runner.stores:
+                    module, _, cls = readers[n].partition(":")
+                    reader = getattr(importlib.import_module(module), cls).open(config.store(n))
                     if reader is not None:
                         runner.stores[n] = reader
             # headers only: a half-applied revision's file is imported when one is found
@@ -330,11 +332,17 @@ def current(config: Config, store_names=None) -> list[dict]:
             finally:
                 runner.close()
 
-        # Milvus Lite stores are read through milvus-lite's engine (LiteReader), not a client, unless
-        # two stores name one directory
+        # embedded stores are read in process, not through a client: Milvus Lite from its files or
+        # milvus-lite's engine (LiteReader; unless two stores name one directory), SecantusDB through its
+        # storage engine (SecantusReader), SQLite with sqlite3 (SqliteReader, without SQLAlchemy). A
+        # reader that cannot open its store leaves it to the store.
         lite = [n for n in runner.store_names if config.store(n).url.lower().startswith("milvus-lite://")]
         paths = [os.path.abspath(config.store(n).path) for n in lite]
-        lite_readable = {n for n, p in zip(lite, paths) if paths.count(p) == 1}
+        readers = {n: "ragrev.drivers.milvus.lite_read:LiteReader" for n, p in zip(lite, paths) if paths.count(p) == 1}
+        readers.update({n: "ragrev.drivers.mongo.secantus_read:SecantusReader" for n in runner.store_names
+                        if config.store(n).url.lower().startswith("secantus://")})
+        readers.update({n: "ragrev.drivers.sql.sqlite_read:SqliteReader" for n in runner.store_names
+                        if config.store(n).url.lower().startswith("sqlite:///")})
         kinds: dict[str, list] = {}
         for n in runner.store_names:
             kinds.setdefault(config.store(n).kind, []).append(n)
@@ -348,8 +356,8 @@ def current(config: Config, store_names=None) -> list[dict]:
         except BaseException:
             collect(children, stop=True)
             raise
-        if children:  # done with this process's stores: their drivers wind down (pymongo's threads take up to
-            runner.close()  # half a second to end, and the exit waits for them) while the children finish
+        if children:  # done with this process's stores: drivers read through a client (an embedded SecantusDB's
+            runner.close()  # server, pymongo's threads) wind down while the children finish
         rows.update(collect(children))
         rows = [rows[n] if n in rows else rows_of([n])[n] for n in runner.store_names]  # a child that died
     all_heads = {tuple(sorted(r["heads"])) for r in rows}

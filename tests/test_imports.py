@@ -90,3 +90,52 @@ def test_the_check_sees_a_driver_import(project):
         assert "sqlalchemy" in imported_by(["heads"], project)
     finally:
         odd.unlink()
+
+
+CURRENT_FREE = {"pymongo", "alembic", "sqlalchemy", "pymilvus", "grpc", "milvus_lite", "pandas", "faiss"}
+
+
+def test_current_reads_embedded_stores_without_their_clients(tmp_path):
+    """``current`` on embedded stores that exist reads Milvus Lite and
+    SecantusDB in process (no pymilvus, no pymongo: see ``ragrev.commands.current``;
+    a flushed Lite directory from its files, without milvus-lite's engine and
+    the pandas it imports) and SQLite with ``sqlite3``, without SQLAlchemy
+    and Alembic."""
+    (tmp_path / "ragrev.toml").write_text(textwrap.dedent("""\
+        [ragrev]
+        script_location = "revisions"
+
+        [stores.vectors]
+        url = "milvus-lite:///./var/vectors.db"
+
+        [stores.docs]
+        url = "secantus:///./var/docs"
+        database = "rag"
+
+        [stores.meta]
+        url = "sqlite:///./var/meta.db"
+        """))
+    (tmp_path / "revisions").mkdir()
+    (tmp_path / "revisions" / "1a2b3c4d5e6f_create.py").write_text(textwrap.dedent('''\
+        """create"""
+        import sqlalchemy as sa
+
+        revision = "1a2b3c4d5e6f"
+        down_revision = None
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade(op):
+            op.vectors.create_collection("items", fields=[
+                {"name": "id", "type": "INT64", "primary": True},
+                {"name": "vec", "type": "FLOAT_VECTOR", "dim": 2}],
+                indexes={"vec": {"index_type": "FLAT", "metric_type": "L2"}})
+            op.docs.create_collection("items")
+            op.meta.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))
+        '''))
+    env = {k: v for k, v in os.environ.items() if k != "RAGREV_CONFIG"}
+    p = subprocess.run([sys.executable, "-m", "ragrev", "upgrade", "head"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert imported_by(["current"], tmp_path) & CURRENT_FREE == set()

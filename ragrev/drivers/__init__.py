@@ -65,6 +65,16 @@ class Driver:
 BUILTIN = ("milvus", "mongo", "sql", "pgvector")
 
 _loaded: list[Driver] | None = None
+_builtin: list[Driver] | None = None
+
+
+def _builtins() -> list[Driver]:
+    global _builtin
+    if _builtin is None:
+        from importlib import import_module
+
+        _builtin = [import_module(f"ragrev.drivers.{name}").DRIVER for name in BUILTIN]
+    return _builtin
 
 
 def _entry_point_drivers() -> list[Driver]:
@@ -86,11 +96,8 @@ def drivers() -> list[Driver]:
     """Every registered driver: built-ins first, then entry points (deduplicated by name)."""
     global _loaded
     if _loaded is None:
-        from importlib import import_module
-
-        builtin = [import_module(f"ragrev.drivers.{name}").DRIVER for name in BUILTIN]
         out, names = [], set()
-        for d in (*builtin, *_entry_point_drivers()):
+        for d in (*_builtins(), *_entry_point_drivers()):
             if d.name not in names:
                 names.add(d.name)
                 out.append(d)
@@ -107,8 +114,14 @@ def register(driver: Driver) -> Driver:
 
 
 def for_scheme(scheme: str) -> Driver | None:
-    """The driver owning a URL scheme: exact schemes before dialect bases."""
+    """The driver owning a URL scheme: exact schemes before dialect bases.
+    A scheme a built-in driver names (a scheme or a dialect) is its own
+    whatever entry points claim: found without reading them (which costs
+    every command some tens of milliseconds)."""
     scheme = scheme.lower()
+    for d in _builtins():
+        if scheme in d.schemes or scheme in d.dialects:
+            return d
     for d in drivers():
         if scheme in d.schemes:
             return d
@@ -116,7 +129,8 @@ def for_scheme(scheme: str) -> Driver | None:
 
 
 def for_kind(kind: str) -> Driver | None:
-    return next((d for d in drivers() if d.kind == kind), None)
+    return next((d for d in _builtins() if d.kind == kind), None) or next((d for d in drivers() if d.kind == kind),
+                                                                          None)
 
 
 def known_schemes() -> list[str]:

@@ -39,6 +39,9 @@ _NAMES = {
     aops.DropConstraintOp: "drop_constraint", aops.CreateUniqueConstraintOp: "create_unique_constraint",
     aops.CreatePrimaryKeyOp: "create_primary_key", aops.CreateCheckConstraintOp: "create_check_constraint",
 }
+#: where the SQL store's implementations of these operations are registered (imported on first use, so
+#: that opening a SQL store does not import Alembic: see :mod:`ragrev.drivers.sql.store`)
+_IMPL = {"sql": "ragrev.drivers.sql.steps"}
 
 
 
@@ -116,6 +119,7 @@ class SqlOp(Operation):
     """One Alembic operation on a SQL store."""
 
     name = "sql"
+    impl_modules = _IMPL
     #: the store's SQLAlchemy dialect name (set by :class:`SqlRecorder`)
     dialect: str | None = None
 
@@ -188,6 +192,7 @@ class SqlBatch(Operation):
     """``with op.<store>.batch_alter_table(table) as b: ...`` as one step."""
 
     name = "batch_alter_table"
+    impl_modules = _IMPL
 
     def __init__(self, table_name: str, schema, kwargs: dict, ops: list):
         self.table_name, self.schema, self.kwargs, self.ops = table_name, schema, kwargs, ops
@@ -269,6 +274,7 @@ class RestoreColumn(Operation):
     definition and copy its values back from the trash table."""
 
     name = "restore_column"
+    impl_modules = _IMPL
     inverse_only = True
 
     def __init__(self, table_name, column_name, column_code, values_table=None, key=None, schema=None):

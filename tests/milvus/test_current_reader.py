@@ -127,3 +127,69 @@ def test_a_store_the_child_cannot_reach_is_one_error_line_exit_2(make_project):
     assert proc.returncode == here.exit_code == 2, (out, err)
     assert err.startswith("ragrev: error: store 'vectors': cannot connect to milvus://127.0.0.1:9")
     assert err.count("\n") == 1 and "Traceback" not in err and err.strip() in here.output
+
+
+LITE_WRITE = '''
+import os, sys
+from milvus_lite.db import MilvusLite
+db = MilvusLite(sys.argv[1])
+col = db.get_collection(sys.argv[2])
+col.load()
+if sys.argv[3] == "delete":
+    col.delete([sys.argv[4]])
+else:
+    col.upsert([{"id": "heads", "heads": sys.argv[4], "v": [0.0, 0.0]}])
+if sys.argv[5] == "kill":
+    os._exit(0)          # no flush: the write stays in Lite's write-ahead log
+db.close()
+'''
+
+
+def _lite_write(path, collection, action, value, end):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", LITE_WRITE, str(path), collection, action, value, end], check=True,
+                   timeout=120)
+
+
+def _engine_answers(p):
+    """What milvus-lite's engine reads (the reader's other path)."""
+    from milvus_lite.db import MilvusLite
+
+    reader = LiteReader(_lite(p), db=MilvusLite(str(p.root / "var" / "v.db")))
+    try:
+        return reader.read_heads(), reader.log_records()
+    finally:
+        reader.close()
+
+
+def test_files_and_engine_read_alike_after_updates_deletes_and_a_kill(make_project):
+    """Read from the files (a flushed directory) or through the engine (a
+    write-ahead log left by a killed writer), the reader says what Lite says."""
+    from ragrev.drivers.milvus.lite_read import _read_files
+
+    p = make_project({"vectors": "milvus-lite:///./var/v.db", "meta": "sqlite:///./var/meta.db"})
+    p.add("c1", None, C1)
+    p.add("c2", "c1", C2)
+    p.cli("upgrade", "c1")
+    p.cli("upgrade", "head", expect=1)
+    path = p.root / "var" / "v.db"
+
+    def answers():
+        reader = LiteReader.open(_lite(p))
+        try:
+            return reader._read is not None, reader.read_heads(), reader.log_records()
+        finally:
+            reader.close()
+
+    from_files, heads, records = answers()
+    assert from_files and heads == ("c1",) and len(records) > 2   # updated records: one row each, the latest
+    assert (heads, records) == _engine_answers(p)
+    _lite_write(path, "ragrev_version", "upsert", '["c9"]', "close")     # a newer row of the same key
+    assert answers() == (True, ("c9",), records) and _engine_answers(p) == (("c9",), records)
+    _lite_write(path, "ragrev_version", "delete", "heads", "close")      # a delete (a delta file)
+    assert answers() == (True, (), records) and _engine_answers(p) == ((), records)
+    _lite_write(path, "ragrev_version", "upsert", '["c1"]', "kill")      # left in the write-ahead log
+    assert _read_files(str(path)) is None
+    assert answers() == (False, ("c1",), records)

@@ -28,6 +28,7 @@ by the operation classes' ``impl_modules``, imported when a step first runs).
 """
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import time
@@ -43,12 +44,12 @@ from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import took_over
 from ragrev.ops.document_base import TRASH_PREFIX
 from ragrev.ops.document_schema import DocCollection, DocState
-from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
+from ragrev.stores import (LOCK_TABLE, LOG_JSON_FIELDS, LOG_TABLE, RESERVED_PREFIX, VERSION_TABLE,
                            Store, find_implementation, trash_age)
 from ragrev.drivers.mongo import secantus
+from ragrev.drivers.mongo.secantus_read import DEFAULT_DATABASE, decode_record
 
 KIND = "mongo"
-DEFAULT_DATABASE = "ragrev"
 
 
 # --- helpers shared with the implementations --------------------------------------------
@@ -193,17 +194,7 @@ class MongoStore(Store):
     def _encode(fields: dict) -> dict:
         return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in fields.items() if k != "id"}
 
-    @staticmethod
-    def _decode(doc: dict) -> dict:
-        rec = {k: None for k in LOG_FIELDS}
-        for k, v in doc.items():
-            if k == "_id":
-                rec["id"] = v
-            elif k in LOG_JSON_FIELDS:
-                rec[k] = None if v is None else json.loads(v)
-            else:
-                rec[k] = v
-        return rec
+    _decode = staticmethod(decode_record)
 
     def log_append(self, record: dict) -> None:
         self.db[LOG_TABLE].insert_one({"_id": record["id"], **self._encode(record)})
@@ -380,3 +371,30 @@ class MongoStore(Store):
                 dropped.append(name)
         return dropped
 
+
+
+def _exit_without_waiting_for_closed_clients() -> bool:
+    """At exit pymongo stops and joins the thread of every periodic executor
+    (server monitors, cursor cleanup) of its clients, threads that sleep in
+    steps of half a second: the exit waited up to 0.5 s after the last client
+    was closed. When every executor is already stopped (every client closed:
+    those threads have nothing left to do, and no write ever runs on them),
+    that join is pure waiting, so pymongo's hook is dropped and its daemon
+    threads end with the process. While any client is open its hook runs
+    as usual. (Registered after pymongo's hook, so it runs before it.)
+    True when the hook was dropped."""
+    try:
+        from pymongo import periodic_executor
+        from pymongo.synchronous import monitor
+
+        executors = [ref() for ref in list(periodic_executor._EXECUTORS)]
+        hook = monitor._shutdown_resources
+    except (ImportError, AttributeError, TypeError):  # another pymongo: keep its hook
+        return False
+    if not all(e is None or getattr(e, "_stopped", False) is True for e in executors):
+        return False
+    atexit.unregister(hook)
+    return True
+
+
+atexit.register(_exit_without_waiting_for_closed_clients)

@@ -28,8 +28,11 @@
   is free at once; one whose pid is alive waits for its expiry (the pid may
   belong to another process by now).
 - The operations' implementations live in :mod:`ragrev.drivers.sql.steps`
-  (imported at the end of this module); identifiers in the SQL they emit are
-  quoted by the dialect (Alembic's operations, SQLAlchemy Core), never by hand.
+  (imported when a SQL operation is first applied: the operation classes name
+  it in ``impl_modules``); identifiers in the SQL they emit are quoted by the
+  dialect (Alembic's operations, SQLAlchemy Core), never by hand. This module
+  imports Alembic only where it runs an operation, so reading a store's
+  version and journal (``ragrev current``) does not import it.
 """
 from __future__ import annotations
 
@@ -40,15 +43,10 @@ from contextlib import contextmanager, nullcontext
 
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
-from ragrev.stores import LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE, Store, trash_age, trash_name  # noqa: F401
+from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, TRASH_PREFIX, VERSION_TABLE,  # noqa: F401
+                           Store, trash_age, trash_name)
 
 import sqlalchemy as sa
-from alembic.operations import Operations
-from alembic.operations import ops as aops
-from alembic.runtime.migration import MigrationContext
-
-from ragrev.drivers.sql import steps as _steps  # noqa: F401 (importing it registers the implementations)
-from ragrev.ops.sql import TRASH_PREFIX, SqlBatch, SqlOp, tables_used
 
 _meta = sa.MetaData()
 version_table = sa.Table(VERSION_TABLE, _meta, sa.Column("version_num", sa.String(64), primary_key=True))
@@ -169,6 +167,8 @@ class SqlStore(Store):
         the dialect; SQLite made so by :func:`_transactional_sqlite`)."""
         if self.dialect == "sqlite":
             return True
+        from alembic.runtime.migration import MigrationContext
+
         return bool(MigrationContext.configure(connection=self.conn).impl.transactional_ddl)
 
     def revision_scope(self):
@@ -260,6 +260,9 @@ class SqlStore(Store):
             cols = {col["name"] for col in sa.inspect(c).get_columns(LOCK_TABLE)}
             c.commit()
             if "token" not in cols:
+                from alembic.operations import Operations
+                from alembic.runtime.migration import MigrationContext
+
                 with _writing(c):
                     Operations(MigrationContext.configure(connection=c)).add_column(
                         LOCK_TABLE, sa.Column("token", sa.BigInteger, nullable=False, server_default="0"))
@@ -347,10 +350,13 @@ class SqlStore(Store):
                       .values(expires=0.0))  # owner, time and token stay: who had it last, and the counter
 
     # --- operations --------------------------------------------------------------------
-    def operations(self) -> Operations:
+    def operations(self):
         """Alembic's ``Operations`` on this store's connection (made once per connection)."""
         cached = getattr(self, "_operations", None)
         if cached is None or cached[0] is not self.conn:
+            from alembic.operations import Operations
+            from alembic.runtime.migration import MigrationContext
+
             cached = self._operations = (self.conn, Operations(MigrationContext.configure(connection=self.conn)))
         return cached[1]
 
@@ -365,6 +371,10 @@ class SqlStore(Store):
         (``op.<store>.chats(table)``) work on must exist before anything runs,
         unless an earlier step of the run may create them (a
         ``create_table``/``rename_table`` to that name, or any ``execute``)."""
+        from alembic.operations import ops as aops
+
+        from ragrev.ops.sql import SqlBatch, SqlOp, tables_used
+
         tables, created, opaque = None, set(), False
         for op in ops:
             mops = op.ops if isinstance(op, SqlBatch) else [op.mop] if isinstance(op, SqlOp) else []
