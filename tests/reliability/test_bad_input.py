@@ -250,7 +250,7 @@ CASES = [
 
 #: cases that also run in a subprocess (see the module docstring)
 SUBPROCESS = {"insert-wrong-dim", "set-schema-invalid", "milvus-unreachable"}
-#: the files of each store of the chain project, relative to the project (see ``unchanged_stores``)
+#: the files of each store of the chain project, relative to the project (see ``snapshot_after``)
 STORE_FILES = {"meta": "var/meta.db", "vectors": "var/vectors.db", "docs": "var/docs"}
 
 
