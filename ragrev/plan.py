@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ragrev.config import StoreConfig
 from ragrev.errors import OperationError, RagrevError, RevisionFileError, StepFailed
-from ragrev.ops import Operation, deprecated, family_of, former_names, offered, operations_for, sha256_json
+from ragrev.ops import Operation, deprecated, family_of, former_names, offered, operations_for, sha256_plan
 from ragrev.script import Script, line_in
 
 
@@ -325,18 +325,14 @@ class RevisionPlan:
         with _gc_paused():
             self.up = record(script, stores, "up")
             self.down = record(script, stores, "down")
-            self.checksum = sha256_json({
-                "up": [o.normalized() for o in self.up],
-                "down": None if self.down is None else [o.normalized() for o in self.down],
-            })
+            self.checksum = sha256_plan([o.canonical_json() for o in self.up],
+                                        None if self.down is None else [o.canonical_json() for o in self.down])
         #: the checksum the previous release computed for these operations (None when the same):
         #: a revision applied then is not "edited" because its operations were renamed since
         self.former_checksum = None
         if any(o.renamed or o.old_names or o.added or o.former_keys for o in self.up + (self.down or [])):
-            former = sha256_json({
-                "up": [o.former_normalized() for o in self.up],
-                "down": None if self.down is None else [o.former_normalized() for o in self.down],
-            })
+            former = sha256_plan([o.former_json() for o in self.up],
+                                 None if self.down is None else [o.former_json() for o in self.down])
             self.former_checksum = former if former != self.checksum else None
 
     def matches(self, checksum: str | None) -> bool:

@@ -187,8 +187,10 @@ class Runner:
             store = self.stores[name]
             heads = self.heads(store)
             journal = Journal(store)
-            open_runs = self._existing(store, journal.open_runs(self.graph.applied_from_heads(heads)))
-            if repair:
+            applied = self.graph.applied_from_heads(heads)
+            open_runs = self._existing(store, journal.open_runs(applied))
+            if repair:  # under the lease: the stamps start from these heads (no second read)
+                self._versions[name] = [heads, set(applied)]
                 journal.close_unclosed()
             self._check_edited(store, journal, heads)
             actions = self._up_actions(store, heads, target, open_runs) if direction == "up" \

@@ -198,13 +198,28 @@ class Operation:
         return {"store": self.store, "op": self.old_names[0] if self.old_names else self.name,
                 "params": normalize(params)}
 
+    def canonical_json(self) -> str:
+        """:meth:`normalized` as the JSON text checksums hash (sorted keys, no
+        spaces). Kept once computed for a store: an operation does not change
+        once recorded, and a step's rows may be large (normalized and encoded
+        once, for the revision's checksum and the step's digest alike)."""
+        cached = self.__dict__.get("_json")
+        if cached is None or cached[0] != self.store:
+            cached = self.__dict__["_json"] = (self.store, canonical_json(self.normalized()))
+        return cached[1]
+
+    def former_json(self) -> str:
+        """:meth:`former_normalized` as JSON text (:meth:`canonical_json` when the
+        operation has no former spelling)."""
+        if self.renamed or self.old_names or self.added or self.former_keys:
+            return canonical_json(self.former_normalized())
+        return self.canonical_json()
+
     def digest(self) -> str:
-        """A short hash of :meth:`normalized` (the journal's step identity). Kept
-        once computed for a store: an operation does not change once recorded,
-        and a step's rows may be large (hashed once, not at every journal write)."""
+        """A short hash of :meth:`normalized` (the journal's step identity)."""
         cached = self.__dict__.get("_digest")
         if cached is None or cached[0] != self.store:
-            cached = self.__dict__["_digest"] = (self.store, sha256_json(self.normalized())[:16])
+            cached = self.__dict__["_digest"] = (self.store, _sha256(self.canonical_json())[:16])
         return cached[1]
 
     def digests(self) -> tuple[str, ...]:
@@ -293,8 +308,24 @@ def short(value, limit: int = 60) -> str:
 
 # --- normalization -------------------------------------------------------------------
 
+def canonical_json(data) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sha256_json(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return _sha256(canonical_json(data))
+
+
+def sha256_plan(up: list[str], down: list[str] | None) -> str:
+    """``sha256_json({"up": [...], "down": [...]})`` of operations given as
+    their JSON texts (:meth:`Operation.canonical_json`): the same bytes,
+    without normalizing or encoding any operation again."""
+    text = '{"down":' + ("null" if down is None else "[" + ",".join(down) + "]") + ',"up":[' + ",".join(up) + "]}"
+    return _sha256(text)
 
 
 def normalize(value) -> Any:

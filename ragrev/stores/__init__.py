@@ -190,6 +190,9 @@ class Store:
     fence = None
     #: every write transaction verifies the fence before it commits (SQL)
     commits_fenced = False
+    #: a checkpoint asks the store about the lease unless it was confirmed less than this
+    #: fraction of ``lock_lease`` ago (0: always; see :meth:`ragrev.lock.Leases.fence`)
+    checkpoint_fresh = 0.0
 
     def lock_try(self, owner: str, lease: float) -> str | None:
         """Take or renew the lease for ``owner``. None when ``owner`` holds it

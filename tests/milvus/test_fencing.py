@@ -107,3 +107,37 @@ def test_a_runner_whose_lease_was_taken_over_stops(tmp_path):
     finally:
         a_store.close()
         b_store.close()
+
+
+def test_a_checkpoint_sees_a_takeover_on_lite_at_once_on_a_server_once_a_sixth_of_a_lease_passed(tmp_path):
+    """A checkpoint asks the store about the lease (``Leases.fence(verify=True)``),
+    except on a Milvus server within a sixth of a lease of the last confirmation:
+    there a strong read waits for the server's next time tick, longer than a
+    batch's insert. Past that, the takeover is seen there too."""
+    from tests.helpers.milvus import MILVUS_SERVER, lite_config
+
+    a_store, b_store = open_store(lite_config(tmp_path / "v.db")), open_store(lite_config(tmp_path / "v.db"))
+    a_store.connect()
+    b_store.connect()
+    now = [1000.0]
+    try:
+        a = Leases([a_store], timeout=2, lease=30, clock=lambda: now[0])
+        a.acquire()
+        a._stop.set()  # no renewal thread: only the checks below ask the store
+        a._threads[0].join()
+        row = a_store._lock_row()  # another runner takes the lease over (as if it had expired)
+        b_store._lock_write("other:1:x", row["token"] + 1, time.time(), time.time() + 30)
+        now[0] += 1.0
+        if MILVUS_SERVER:
+            assert a_store.checkpoint_fresh == pytest.approx(1 / 6)
+            a.fence(a_store, verify=True)  # confirmed 1 s ago: no round trip
+            now[0] += 5.0
+        else:
+            assert a_store.checkpoint_fresh == 0
+        with pytest.raises(LockLost, match="other:1:x took over the lease"):
+            a.fence(a_store, verify=True)
+        a.release()  # touches nothing of the other runner's
+        assert b_store._lock_row()["owner"] == "other:1:x"
+    finally:
+        a_store.close()
+        b_store.close()

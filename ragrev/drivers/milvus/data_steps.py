@@ -106,13 +106,19 @@ MAX_KEY_RANGES = 200
 def _with_keys(ranges: list, keys) -> list | None:
     """``ranges`` (sorted, disjoint ``[first, last]`` pairs of integer keys)
     with ``keys`` added, adjacent ranges merged; None when a key is not an integer."""
-    points = []
-    for k in keys:
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+    keys = list(keys)
+    if not all(type(k) is int for k in keys):  # the common case, without an ABC check per key
+        if any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in keys):
             return None
-        points.append(int(k))
+        keys = [int(k) for k in keys]
+    runs: list = []  # the keys as runs of consecutive integers, then merged with the ranges
+    for k in sorted(set(keys)):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
     out: list = []
-    for first, last in sorted([list(r) for r in ranges] + [[k, k] for k in sorted(set(points))]):
+    for first, last in sorted([list(r) for r in ranges] + runs):
         if out and first <= out[-1][1] + 1:
             out[-1][1] = max(out[-1][1], last)
         else:

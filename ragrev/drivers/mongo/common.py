@@ -7,6 +7,7 @@ import logging
 
 from pymongo.errors import BulkWriteError, CollectionInvalid
 
+from ragrev.drivers.mongo import secantus
 from ragrev.errors import OperationError, StepFailed
 from ragrev.stores import trash_name
 
@@ -59,7 +60,9 @@ def set_validator(store, name: str, validator, level=None, action=None) -> None:
 def rename_collection(store, src: str, dst: str) -> None:
     """Rename keeping the validator (SecantusDB drops collection options on rename)."""
     state = validator_state(store, src)
-    store.db[src].rename(dst)
+    embedded = getattr(store, "_embedded", None)
+    if not (embedded and embedded[1] and secantus.rename_here(embedded[0], store.db.name, src, dst)):
+        store.db[src].rename(dst)
     if state and validator_state(store, dst) != state:
         set_validator(store, dst, state.get("validator"), state.get("validationLevel"), state.get("validationAction"))
 
