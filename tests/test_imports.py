@@ -22,23 +22,27 @@ FORBIDDEN = {"pymilvus", "milvus_lite", "pymongo", "bson", "gridfs", "secantusdb
              "numpy", "pyarrow", "fsspec", "git", "jsonschema"}
 
 
+#: a project with one store of each embedded kind
+CONFIG = textwrap.dedent("""\
+    [ragrev]
+    script_location = "revisions"
+
+    [stores.vectors]
+    url = "milvus-lite:///./var/vectors.db"
+
+    [stores.docs]
+    url = "secantus:///./var/docs"
+    database = "rag"
+
+    [stores.meta]
+    url = "sqlite:///./var/meta.db"
+    """)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("imports")
-    (root / "ragrev.toml").write_text(textwrap.dedent("""\
-        [ragrev]
-        script_location = "revisions"
-
-        [stores.vectors]
-        url = "milvus-lite:///./var/vectors.db"
-
-        [stores.docs]
-        url = "secantus:///./var/docs"
-        database = "rag"
-
-        [stores.meta]
-        url = "sqlite:///./var/meta.db"
-        """))
+    (root / "ragrev.toml").write_text(CONFIG)
     revs = root / "revisions"
     revs.mkdir()
     prev = None
@@ -101,20 +105,7 @@ def test_current_reads_embedded_stores_without_their_clients(tmp_path):
     a flushed Lite directory from its files, without milvus-lite's engine and
     the pandas it imports) and SQLite with ``sqlite3``, without SQLAlchemy
     and Alembic."""
-    (tmp_path / "ragrev.toml").write_text(textwrap.dedent("""\
-        [ragrev]
-        script_location = "revisions"
-
-        [stores.vectors]
-        url = "milvus-lite:///./var/vectors.db"
-
-        [stores.docs]
-        url = "secantus:///./var/docs"
-        database = "rag"
-
-        [stores.meta]
-        url = "sqlite:///./var/meta.db"
-        """))
+    (tmp_path / "ragrev.toml").write_text(CONFIG)
     (tmp_path / "revisions").mkdir()
     (tmp_path / "revisions" / "1a2b3c4d5e6f_create.py").write_text(textwrap.dedent('''\
         """create"""

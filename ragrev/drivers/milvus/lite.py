@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import threading
+from contextlib import contextmanager
 
 LEASE_FILE = "ragrev-lease.json"
 _LITE_OPEN: dict[str, int] = {}       # Lite data path -> stores of this process using it
@@ -17,18 +18,32 @@ log = logging.getLogger(__name__)
 
 
 def _flock_busy(path: str) -> bool:
+    with lite_locked(path) as held:
+        return held is False
+
+
+@contextmanager
+def lite_locked(path: str):
+    """Milvus Lite's own lock on the directory ``path``, taken without
+    waiting: yields None when the directory has no ``LOCK`` file (Lite never
+    opened it), False when another process holds it, True while this holds it."""
     lock = os.path.join(path, "LOCK")
     if not os.path.exists(lock):
-        return False
+        yield None
+        return
     import fcntl
 
     fd = os.open(lock, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except OSError:
-        return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 
@@ -49,16 +64,10 @@ def _finish_lite_flushes(path: str) -> bool:
     This deletes the WAL files numbered below the manifest's
     ``active_wal_number``, exactly those the killed flush would have deleted,
     holding Lite's own lock on the directory meanwhile."""
-    lock = os.path.join(path, "LOCK")
-    if not os.path.exists(lock):
-        return True
-    import fcntl
-
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    with lite_locked(path) as held:
+        if held is None:
+            return True
+        if not held:
             return False
         for manifest in glob.glob(os.path.join(glob.escape(path), "**", "manifest.json"), recursive=True):
             wal_dir = os.path.join(os.path.dirname(manifest), "wal")
@@ -74,9 +83,6 @@ def _finish_lite_flushes(path: str) -> bool:
                     log.info("Milvus Lite %s: removing %s, flushed before a crash", path, os.path.join(wal_dir, name))
                     os.remove(os.path.join(wal_dir, name))
         return True
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _flock_pid(path: str) -> int | None:

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 
-from ragrev.drivers.milvus.lite import _finish_lite_flushes
+from ragrev.drivers.milvus.lite import _finish_lite_flushes, lite_locked
 from ragrev.stores import LOG_TABLE, VERSION_TABLE
 
 log = logging.getLogger("ragrev.drivers.milvus")
@@ -104,16 +104,8 @@ def _read_files(path: str) -> dict | None:
     """``{VERSION_TABLE: {id: heads}, LOG_TABLE: {id: doc}}`` of the Lite
     directory ``path``, read from its files under Lite's lock; None when
     the engine must read it (see the module's docstring) or the lock is held."""
-    lock = os.path.join(path, "LOCK")
-    if not os.path.exists(lock):
-        return None
-    import fcntl
-
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    with lite_locked(path) as held:
+        if not held:
             return None
         try:
             with open(os.path.join(path, "aliases.json")) as f:
@@ -127,9 +119,6 @@ def _read_files(path: str) -> dict | None:
         except Exception as e:  # _NeedsEngine, or files the engine will explain
             log.debug("Milvus Lite %s: read through the engine (%s)", path, e)
             return None
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _live(path: str, collection: str, field: str) -> dict:
