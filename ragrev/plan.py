@@ -330,7 +330,7 @@ class RevisionPlan:
         #: the checksum the previous release computed for these operations (None when the same):
         #: a revision applied then is not "edited" because its operations were renamed since
         self.former_checksum = None
-        if any(o.renamed or o.old_names or o.added or o.former_keys for o in self.up + (self.down or [])):
+        if any(o.has_former for o in self.up + (self.down or [])):
             former = sha256_plan([o.former_json() for o in self.up],
                                  None if self.down is None else [o.former_json() for o in self.down])
             self.former_checksum = former if former != self.checksum else None

@@ -198,6 +198,13 @@ class Operation:
         return {"store": self.store, "op": self.old_names[0] if self.old_names else self.name,
                 "params": normalize(params)}
 
+    @property
+    def has_former(self) -> bool:
+        """True when the previous release may have normalized this operation
+        otherwise (a former name, keyword or an added parameter):
+        :meth:`former_normalized` may differ from :meth:`normalized`."""
+        return bool(self.renamed or self.old_names or self.added or self.former_keys)
+
     def canonical_json(self) -> str:
         """:meth:`normalized` as the JSON text checksums hash (sorted keys, no
         spaces). Kept once computed for a store: an operation does not change
@@ -211,7 +218,7 @@ class Operation:
     def former_json(self) -> str:
         """:meth:`former_normalized` as JSON text (:meth:`canonical_json` when the
         operation has no former spelling)."""
-        if self.renamed or self.old_names or self.added or self.former_keys:
+        if self.has_former:
             return canonical_json(self.former_normalized())
         return self.canonical_json()
 
@@ -226,16 +233,16 @@ class Operation:
         """:meth:`digest`, and the one the previous release journaled when it
         differs (its spelling, see :meth:`former_normalized`): a step it
         started is this step."""
-        if not (self.renamed or self.old_names or self.added or self.former_keys):
+        if not self.has_former:
             return (self.digest(),)
-        former = sha256_json(self.former_normalized())[:16]
+        former = _sha256(self.former_json())[:16]
         return (self.digest(),) if former == self.digest() else (self.digest(), former)
 
     def describe(self) -> str:
         """One line for plans and logs."""
         parts = []
         for key, value in self.params().items():
-            if value is None or value is False or value == () or value == {}:
+            if value is None or value is MISSING or value is False or value == () or value == {}:
                 continue
             parts.append(f"{key}={short(value)}")
         return f"{self.name}({', '.join(parts)})"
@@ -286,6 +293,19 @@ class Operation:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.store}.{self.describe()}>"
+
+
+class _Missing:
+    """No value given, where None is a value (``add_field`` without ``default=``)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
 
 
 def short(value, limit: int = 60) -> str:

@@ -1,34 +1,21 @@
 """What every document operation shares: argument checks, the ``MISSING``
-marker, and :class:`DocumentOp`, the base class with its state effect
+marker (:data:`ragrev.ops.MISSING`), and :class:`DocumentOp`, the base class with its state effect
 (:meth:`DocumentOp.simulate` over :class:`ragrev.ops.document_schema.DocState`).
 
 Pure data: no driver is imported here.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ragrev.errors import OperationError
-from ragrev.ops import Operation
+from ragrev.ops import MISSING, Operation  # noqa: F401 - re-exported: the document operations' marker
 from ragrev.stores import TRASH_PREFIX
 from ragrev.ops.document_schema import DocState, check_schema, to_mongo_schema
 
 KIND = "mongo"
 LEVELS = ("strict", "moderate", "off")
 ACTIONS = ("error", "warn", "errorAndLog")
-
-
-class _Missing:
-    """No value given (``add_field`` without ``default=``)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Any = _Missing()
 
 
 # --- argument checks -------------------------------------------------------------------

@@ -68,7 +68,7 @@ class AddField(DocumentOp):
                             "(additionalProperties: false): set_schema first")
 
     def describe(self) -> str:
-        text = super().describe().replace(", default=MISSING", "")
+        text = super().describe()
         if self.default is None:  # a real default, which describe() would hide
             text = text.replace(f"field={self.field!r}", f"field={self.field!r}, default=None", 1)
         return text
@@ -116,9 +116,6 @@ class RemoveAddedField(_FieldFromTrash):
     added: ClassVar[tuple] = ("default", "filter")
     default: Any = MISSING
     filter: dict | None = None
-
-    def describe(self) -> str:
-        return super().describe().replace(", default=MISSING", "")
 
 
 @register(KIND)
