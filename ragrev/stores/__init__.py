@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from contextlib import contextmanager, nullcontext
 from typing import Callable
@@ -69,6 +70,15 @@ LOG_FIELDS = (
 )
 #: fields holding JSON values (stored as text where the store has no documents)
 LOG_JSON_FIELDS = ("resume_token", "captured")
+
+
+def decode_log_text(record: dict) -> dict:
+    """``record`` (a journal row of a store keeping :data:`LOG_JSON_FIELDS` as
+    text) with those fields parsed, in place."""
+    for k in LOG_JSON_FIELDS:
+        if record.get(k) is not None:
+            record[k] = json.loads(record[k])
+    return record
 
 _IMPLS: dict[tuple[type, str], Callable] = {}
 _ESTIMATORS: dict[tuple[type, str], Callable] = {}

@@ -11,11 +11,10 @@ a file ``sqlite3`` cannot open go through the store.
 """
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import quote
 
-from ragrev.stores import LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, VERSION_TABLE
+from ragrev.stores import LOG_FIELDS, LOG_TABLE, VERSION_TABLE, decode_log_text
 
 
 class SqliteReader:
@@ -60,14 +59,7 @@ class SqliteReader:
         sql = f"SELECT {', '.join(LOG_FIELDS)} FROM {LOG_TABLE}"
         rows = self._conn.execute(sql + (" WHERE revision = ?" if revision is not None else "") + " ORDER BY seq",
                                   () if revision is None else (revision,)).fetchall()
-        records = []
-        for row in rows:
-            rec = dict(zip(LOG_FIELDS, row))
-            for k in LOG_JSON_FIELDS:
-                if rec[k] is not None:
-                    rec[k] = json.loads(rec[k])
-            records.append(rec)
-        return records
+        return [decode_log_text(dict(zip(LOG_FIELDS, row))) for row in rows]
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -44,7 +44,7 @@ from contextlib import contextmanager, nullcontext
 from ragrev.errors import ConfigError, OperationError, StoreUnreachable
 from ragrev.lock import LockLost, local_pid, pid_alive, took_over, utc
 from ragrev.stores import (LOCK_TABLE, LOG_FIELDS, LOG_JSON_FIELDS, LOG_TABLE, TRASH_PREFIX, VERSION_TABLE,  # noqa: F401
-                           Store, trash_age, trash_name)
+                           Store, decode_log_text, trash_age, trash_name)
 
 import sqlalchemy as sa
 
@@ -239,7 +239,7 @@ class SqlStore(Store):
         q = sa.select(log_table).order_by(log_table.c.seq)
         if revision is not None:
             q = q.where(log_table.c.revision == revision)
-        return [_decode(dict(r)) for r in self._read(q)]
+        return [decode_log_text(dict(r)) for r in self._read(q)]
 
     def log_clear(self) -> None:
         with self._tx():
@@ -429,13 +429,6 @@ def _holder(row) -> str:
 
 def _encode(record: dict) -> dict:
     return {k: (json.dumps(v) if k in LOG_JSON_FIELDS else v) for k, v in record.items() if k in LOG_FIELDS}
-
-
-def _decode(row: dict) -> dict:
-    for k in LOG_JSON_FIELDS:
-        if row.get(k) is not None:
-            row[k] = json.loads(row[k])
-    return row
 
 
 def _transactional_sqlite(engine) -> None:
